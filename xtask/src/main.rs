@@ -52,12 +52,7 @@ fn run(args: &[String]) -> Result<(), String> {
                         cargo xtask run --headless [FILE.wav]"
                 .into());
         }
-        return Err(
-            "the desktop app is not built yet (issue #7 adds it). What works today:\n  \
-                    cargo xtask models list      the models and their state\n  \
-                    cargo xtask run --headless   see what the headless turn can do"
-                .into(),
-        );
+        return shell::step("sotto", std::process::Command::new(ws.app()));
     }
     let input = args.get(1).cloned();
     println!("Models are installed and verified in {}.", ws.models_dir()?);
@@ -71,17 +66,42 @@ fn run(args: &[String]) -> Result<(), String> {
 fn test() -> Result<(), String> {
     let ws = setup::all()?;
     shell::step("format", shell::cargo(&["fmt", "--all", "--check"]))?;
-    shell::step(
+    let clippy = [
         "clippy",
-        shell::cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    shell::step("clippy", shell::cargo(&clippy))?;
     shell::step("rust tests", ws.cargo_test())?;
+    bindings_are_committed()?;
+    shell::step("ui lint", setup::npm(&["run", "lint"]))?;
+    shell::step("ui typecheck", setup::npm(&["run", "typecheck"]))?;
+    shell::step("ui tests", setup::npm(&["test"]))?;
+    e2e(&ws)
+}
+
+/// The Rust tests regenerate the UI's TypeScript bindings; they must match what is
+/// committed, or the UI was checked against stale types.
+fn bindings_are_committed() -> Result<(), String> {
+    let mut diff = std::process::Command::new("git");
+    diff.args(["diff", "--exit-code", "--stat", "--", "ui/src/bindings"]);
+    shell::step("bindings up to date", diff).map_err(|_| {
+        "the TypeScript bindings in ui/src/bindings changed when the Rust tests ran: commit them"
+            .to_string()
+    })
+}
+
+/// The real window under Xvfb, driven through tauri-driver and WebKitWebDriver.
+fn e2e(ws: &setup::Workspace) -> Result<(), String> {
+    setup::tauri_driver()?;
+    let shots = ws.target_dir().join("e2e-screenshots");
+    let mut cmd = setup::npm(&["run", "e2e"]);
+    cmd.env("SOTTO_APP", ws.app())
+        .env("SOTTO_SCREENSHOTS", &shots);
+    shell::step("end-to-end", cmd)?;
+    println!("==> screenshots in {}", shots.display());
     Ok(())
 }

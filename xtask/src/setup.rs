@@ -15,7 +15,23 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "finds system libraries"),
     ("cmake", "builds whisper.cpp and llama.cpp"),
     ("libclang-dev", "bindgen for the whisper.cpp bindings"),
+    (
+        "libwebkit2gtk-4.1-dev",
+        "the desktop window's web view (Tauri)",
+    ),
+    ("libgtk-3-dev", "the desktop window (Tauri)"),
+    ("nodejs", "builds the window's user interface"),
+    ("npm", "the user interface's packages"),
+    ("xvfb", "a virtual display for the end-to-end tests"),
+    ("xauth", "used by xvfb-run"),
+    (
+        "webkit2gtk-driver",
+        "WebKitWebDriver, which drives the window in end-to-end tests",
+    ),
 ];
+
+/// The oldest Node.js the UI's tools run on (eslint 9 needs 18.18).
+const MIN_NODE: (u32, u32) = (18, 18);
 
 /// The built workspace: where its binaries are.
 pub struct Workspace {
@@ -23,6 +39,11 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// Cargo's target folder.
+    pub fn target_dir(&self) -> &std::path::Path {
+        &self.target_dir
+    }
+
     fn bin(&self, name: &str) -> PathBuf {
         self.target_dir.join("debug").join(name)
     }
@@ -43,18 +64,72 @@ impl Workspace {
             .ok_or_else(|| "`sotto models dir` failed".into())
     }
 
+    /// The desktop app binary.
+    pub fn app(&self) -> PathBuf {
+        self.bin("sotto-app")
+    }
+
     /// `cargo test` with exactly the package selection of the build, so nothing is rebuilt.
     pub fn cargo_test(&self) -> Command {
         cargo(&["test", "--workspace", "--all-targets"])
     }
 }
 
-/// Everything: system packages, the build, the models.
+/// Everything: system packages, the user interface, the build, the models.
 pub fn all() -> Result<Workspace, String> {
     system_packages()?;
+    ui()?;
     let ws = build_workspace()?;
     models(&ws)?;
     Ok(ws)
+}
+
+/// The `ui/` folder.
+pub fn ui_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("ui")
+}
+
+/// An npm command run in `ui/`.
+pub fn npm(args: &[&str]) -> Command {
+    let mut cmd = Command::new("npm");
+    cmd.current_dir(ui_dir()).args(args);
+    cmd
+}
+
+/// Installs the UI's npm packages (only when the lockfile changed) and builds it: the
+/// desktop app embeds `ui/dist` when it is compiled.
+fn ui() -> Result<(), String> {
+    let version = shell::output(Command::new("node").arg("--version"))
+        .ok_or("Node.js is not installed: install it (Debian: `apt-get install nodejs npm`) and run this again")?;
+    let mut parts = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < MIN_NODE {
+        return Err(format!(
+            "Node.js {} is too old for the UI's tools; {}.{} or newer is needed",
+            version.trim(),
+            MIN_NODE.0,
+            MIN_NODE.1
+        ));
+    }
+    let ui = ui_dir();
+    let stamp = ui.join("node_modules").join(".package-lock.json");
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = match (modified(&stamp), modified(&ui.join("package-lock.json"))) {
+        (Some(installed), Some(lock)) => installed >= lock,
+        _ => false,
+    };
+    if fresh {
+        println!("==> ui packages: up to date");
+    } else {
+        step("ui packages", npm(&["ci", "--no-audit", "--no-fund"]))?;
+    }
+    step("ui build", npm(&["run", "build"]))
 }
 
 /// Installs missing Debian packages (as root, or through passwordless sudo); otherwise
@@ -69,11 +144,7 @@ fn system_packages() -> Result<(), String> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
         .map(|(name, _)| *name)
-        .filter(|name| {
-            let mut q = Command::new("dpkg-query");
-            q.args(["-W", "-f=${Status}", name]);
-            !shell::output(&mut q).is_some_and(|s| s.contains("install ok installed"))
-        })
+        .filter(|name| !is_installed(name))
         .collect();
     if missing.is_empty() {
         println!("==> system packages: all {} present", APT_PACKAGES.len());
@@ -81,11 +152,7 @@ fn system_packages() -> Result<(), String> {
     }
     let list = missing.join(" ");
     let is_root = shell::output(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0");
-    let sudo_ok = !is_root && {
-        let mut s = Command::new("sudo");
-        s.args(["-n", "true"]);
-        shell::output(&mut s).is_some()
-    };
+    let sudo_ok = !is_root && shell::output(Command::new("sudo").args(["-n", "true"])).is_some();
     if !is_root && !sudo_ok {
         return Err(format!(
             "these system packages are missing: {list}\nInstall them, then run this again:\n  \
@@ -110,6 +177,21 @@ fn system_packages() -> Result<(), String> {
     step("install system packages", apt(&install))
 }
 
+/// True when the Debian package is installed. Node.js installed another way (nodesource,
+/// nvm) counts for `nodejs` and `npm`: installing Debian's over it would fight it.
+fn is_installed(package: &str) -> bool {
+    let binary = match package {
+        "nodejs" => Some("node"),
+        "npm" => Some("npm"),
+        _ => None,
+    };
+    if binary.is_some_and(|b| shell::output(Command::new(b).arg("--version")).is_some()) {
+        return true;
+    }
+    shell::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_some_and(|s| s.contains("install ok installed"))
+}
+
 /// Builds every crate and test once, with the selection `cargo test` will use.
 pub fn build_workspace() -> Result<Workspace, String> {
     step("build", cargo(&["build", "--workspace", "--all-targets"]))?;
@@ -130,4 +212,15 @@ pub fn build_workspace() -> Result<Workspace, String> {
 fn models(ws: &Workspace) -> Result<(), String> {
     ws.sotto(&["models".into(), "fetch".into(), "--defaults".into()])?;
     ws.sotto(&["models".into(), "fetch".into(), "sample-jfk".into()])
+}
+
+/// Installs tauri-driver (the WebDriver bridge for Tauri apps) unless it is on PATH.
+pub fn tauri_driver() -> Result<(), String> {
+    if shell::output(Command::new("tauri-driver").arg("--help")).is_some() {
+        return Ok(());
+    }
+    step(
+        "install tauri-driver",
+        cargo(&["install", "tauri-driver", "--locked", "--version", "2.0.6"]),
+    )
 }

@@ -1,0 +1,102 @@
+// A minimal W3C WebDriver client over fetch, plus the processes an end-to-end run needs:
+// Xvfb (when there is no display) and tauri-driver, which starts WebKitWebDriver and the app.
+import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+async function call(base, method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) {
+    throw new Error(`WebDriver ${method} ${path}: ${res.status} ${JSON.stringify(json.value)}`);
+  }
+  return json.value;
+}
+
+/** Starts `cmd args` and returns the child; its output goes to ours with a prefix. */
+function start(name, cmd, args, env) {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const log = (chunk) => process.stderr.write(`[${name}] ${chunk}`);
+  child.stdout.on("data", log);
+  child.stderr.on("data", log);
+  return child;
+}
+
+async function waitForPort(url, deadlineMs) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    try {
+      await fetch(`${url}/status`);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`nothing answered at ${url} within ${deadlineMs} ms`);
+}
+
+/** Everything an end-to-end test needs, torn down by `close()`. */
+export async function openApp({ application, port = 4444, display = ":99" }) {
+  const children = [];
+  const env = { ...process.env };
+  if (!env.DISPLAY) {
+    env.DISPLAY = display;
+    children.push(start("xvfb", "Xvfb", [display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"], env));
+    await sleep(500);
+  }
+  const driver = start("tauri-driver", "tauri-driver", ["--port", String(port)], env);
+  children.push(driver);
+  const base = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    // SIGTERM, not SIGKILL: tauri-driver then stops WebKitWebDriver too.
+    for (const child of children.reverse()) child.kill("SIGTERM");
+    await sleep(300);
+  };
+  try {
+    await waitForPort(base, 15_000);
+    const session = await call(base, "POST", "/session", {
+      capabilities: { alwaysMatch: { "tauri:options": { application } } },
+    });
+    const id = session.sessionId;
+    const s = (path) => `/session/${id}${path}`;
+    const find = async (css) => (await call(base, "POST", s("/element"), { using: "css selector", value: css }))[ELEMENT];
+    const app = {
+      find,
+      async findAll(css) {
+        const found = await call(base, "POST", s("/elements"), { using: "css selector", value: css });
+        return found.map((e) => e[ELEMENT]);
+      },
+      text: async (css) => call(base, "GET", s(`/element/${await find(css)}/text`)),
+      attribute: async (elementId, name) => call(base, "GET", s(`/element/${elementId}/attribute/${name}`)),
+      title: () => call(base, "GET", s("/title")),
+      screenshot: async () => Buffer.from(await call(base, "GET", s("/screenshot")), "base64"),
+      async waitForText(css, predicate, timeoutMs = 20_000) {
+        const until = Date.now() + timeoutMs;
+        let last = "";
+        while (Date.now() < until) {
+          try {
+            last = await app.text(css);
+            if (predicate(last)) return last;
+          } catch {
+            // not rendered yet
+          }
+          await sleep(200);
+        }
+        throw new Error(`${css} never matched; last text: ${JSON.stringify(last)}`);
+      },
+      async close() {
+        await call(base, "DELETE", s("")).catch(() => {});
+        await close();
+      },
+    };
+    return app;
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

@@ -1,0 +1,9 @@
+import { defineConfig } from "vitest/config";
+
+// Tauri loads the built files from ui/dist; relative paths keep them working there.
+export default defineConfig({
+  base: "./",
+  clearScreen: false,
+  build: { outDir: "dist", emptyOutDir: true, target: "es2022" },
+  test: { environment: "jsdom", globals: true, include: ["src/**/*.test.ts"] },
+});
