@@ -127,7 +127,10 @@ fn ui() -> Result<(), String> {
     if fresh {
         println!("==> ui packages: up to date");
     } else {
-        step("ui packages", npm(&["ci", "--no-audit", "--no-fund"]))?;
+        // Not `npm ci`: npm 11 writes lockfiles holding only this platform's optional
+        // binaries (esbuild, rollup, the Tauri CLI) and then refuses them in `npm ci`.
+        // `npm install` keeps every version the lockfile pins.
+        step("ui packages", npm(&["install", "--no-audit", "--no-fund"]))?;
     }
     step("ui build", npm(&["run", "build"]))
 }
