@@ -17,6 +17,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   run [--headless [FILE.wav]]  install what is missing, then start Sotto
   test                         install what is missing, then run every check and test
+  bench [stt|all]              install what is missing, then measure each stage (release build)
   setup                        install what is missing (system packages, models)
   models ARGS...               run `sotto models ARGS...` (list, fetch, verify, dir)";
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::all().map(|_| ()),
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
         Some("models") => setup::build_workspace().and_then(|ws| ws.sotto(&args[1..])),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
@@ -63,8 +65,18 @@ fn run(args: &[String]) -> Result<(), String> {
     ))
 }
 
+/// Benchmarks run on a release build: the numbers are those of what ships.
+fn bench(args: &[String]) -> Result<(), String> {
+    setup::all()?;
+    let mut cmd = shell::cargo(&["run", "--release", "--package", "sotto-bench", "--"]);
+    cmd.args(args);
+    shell::step("bench", cmd)
+}
+
 fn test() -> Result<(), String> {
     let ws = setup::all()?;
+    // A full re-hash of every installed model against the manifest.
+    ws.sotto(&["models".into(), "verify".into()])?;
     shell::step("format", shell::cargo(&["fmt", "--all", "--check"]))?;
     let clippy = [
         "clippy",

@@ -1,6 +1,7 @@
 //! `sotto`: Sotto from the command line.
 
 mod models;
+mod transcribe;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ enum Command {
         #[command(subcommand)]
         command: models::ModelsCommand,
     },
+    /// Transcribe a WAV file with whisper.cpp.
+    Transcribe(transcribe::TranscribeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Models { command } => models::run(command),
+        Command::Transcribe(args) => transcribe::run(args),
     };
     match result {
         Ok(code) => code,

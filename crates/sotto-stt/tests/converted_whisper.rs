@@ -48,6 +48,29 @@ fn converted_tiny_en_transcribes_jfk() {
 }
 
 #[test]
+fn studio_speech_at_48_khz_is_resampled_and_understood() {
+    let store = store();
+    let stt =
+        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    for (clip, said) in [
+        ("Front_Center.wav", "front center"),
+        ("Rear_Left.wav", "rear left"),
+    ] {
+        let path = std::path::Path::new("/usr/share/sounds/alsa").join(clip);
+        let audio =
+            sotto_audio::wav::read(&path).expect("alsa-utils is installed by `cargo xtask test`");
+        assert_eq!(audio.sample_rate, 48_000);
+        let samples = sotto_audio::to_mono_16k(&audio).expect("resamples");
+        let text = stt
+            .transcribe(&samples, &CancelFlag::default())
+            .expect("transcribes")
+            .text;
+        let wer = word_error_rate(said, &text);
+        assert!(wer == 0.0, "{clip}: {text:?} (WER {wer:.2})");
+    }
+}
+
+#[test]
 fn a_cancelled_transcription_stops_with_cancelled() {
     let store = store();
     let stt =

@@ -1,0 +1,335 @@
+//! Finds where an utterance starts and ends in a stream of 16 kHz audio.
+//!
+//! Speech opens after `start_ms` of consecutive speech frames (a click is not a word) and
+//! closes after `hangover_ms` without speech (a pause between words is not the end). The
+//! utterance handed on starts `pre_roll_ms` before the onset, so the first syllable, which
+//! detectors tend to notice late, is never clipped. [`SpeechEvent::Started`] is announced
+//! only once speech has lasted `min_speech_ms` (its `at_ms` is still the onset), so a
+//! cough or a detector's misfire never flashes "listening"; shorter bursts end as
+//! [`SpeechEvent::Rejected`].
+
+use crate::vad::Vad;
+use crate::{AudioError, SPEECH_RATE};
+
+/// Endpointing settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointerConfig {
+    /// Audio kept from before the detected onset.
+    pub pre_roll_ms: u32,
+    /// Silence that ends an utterance.
+    pub hangover_ms: u32,
+    /// Speech needed before an utterance opens.
+    pub start_ms: u32,
+    /// Utterances shorter than this are dropped as noise.
+    pub min_speech_ms: u32,
+    /// Audio kept after the last speech frame (whisper does better with a little tail).
+    pub tail_ms: u32,
+    /// Speech probability above which a frame counts as speech.
+    pub threshold: f32,
+}
+
+impl Default for EndpointerConfig {
+    fn default() -> Self {
+        EndpointerConfig {
+            pre_roll_ms: 300,
+            hangover_ms: 600,
+            start_ms: 90,
+            min_speech_ms: 250,
+            tail_ms: 150,
+            threshold: 0.5,
+        }
+    }
+}
+
+/// What the endpointer found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpeechEvent {
+    /// Speech began at `at_ms` (stream time); announced once it lasted `min_speech_ms`.
+    Started {
+        /// Onset, in milliseconds from the start of the stream.
+        at_ms: u64,
+    },
+    /// An utterance ended.
+    Ended {
+        /// Onset.
+        start_ms: u64,
+        /// End of the last speech frame.
+        end_ms: u64,
+        /// The audio: pre-roll, the speech, and a short tail.
+        audio: Vec<f32>,
+    },
+    /// Something looked like speech but was too short; no `Started` was announced.
+    Rejected {
+        /// Onset.
+        start_ms: u64,
+        /// End.
+        end_ms: u64,
+    },
+}
+
+enum State {
+    Silent {
+        speech_run: usize,
+    },
+    Speaking {
+        onset: usize,
+        last_speech_end: usize,
+        announced: bool,
+    },
+}
+
+/// Turns a stream of samples into [`SpeechEvent`]s.
+pub struct Endpointer {
+    vad: Box<dyn Vad + Send>,
+    config: EndpointerConfig,
+    /// Samples not yet a whole frame.
+    pending: Vec<f32>,
+    /// Every sample kept: the pre-roll window while silent, the utterance while speaking.
+    kept: Vec<f32>,
+    /// Stream position (in samples) of `kept[0]`.
+    kept_from: usize,
+    /// Samples consumed into frames so far.
+    position: usize,
+    state: State,
+}
+
+fn ms_to_samples(ms: u32) -> usize {
+    (ms as usize) * SPEECH_RATE as usize / 1000
+}
+
+fn samples_to_ms(samples: usize) -> u64 {
+    samples as u64 * 1000 / u64::from(SPEECH_RATE)
+}
+
+impl Endpointer {
+    /// An endpointer over `vad`.
+    pub fn new(vad: Box<dyn Vad + Send>, config: EndpointerConfig) -> Endpointer {
+        Endpointer {
+            vad,
+            config,
+            pending: Vec::new(),
+            kept: Vec::new(),
+            kept_from: 0,
+            position: 0,
+            state: State::Silent { speech_run: 0 },
+        }
+    }
+
+    /// True while an utterance is open.
+    pub fn in_speech(&self) -> bool {
+        matches!(self.state, State::Speaking { .. })
+    }
+
+    /// Feeds samples (any length); returns what they completed.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<SpeechEvent>, AudioError> {
+        let frame_len = self.vad.frame_len();
+        self.pending.extend_from_slice(samples);
+        let mut events = Vec::new();
+        let mut used = 0;
+        while self.pending.len() - used >= frame_len {
+            let frame: Vec<f32> = self.pending[used..used + frame_len].to_vec();
+            used += frame_len;
+            if let Some(event) = self.frame(&frame)? {
+                events.push(event);
+            }
+        }
+        self.pending.drain(..used);
+        Ok(events)
+    }
+
+    /// The stream ended: closes an open utterance.
+    pub fn finish(&mut self) -> Option<SpeechEvent> {
+        match self.state {
+            State::Speaking {
+                onset,
+                last_speech_end,
+                announced,
+            } => Some(self.close(onset, last_speech_end, announced)),
+            State::Silent { .. } => None,
+        }
+    }
+
+    fn frame(&mut self, frame: &[f32]) -> Result<Option<SpeechEvent>, AudioError> {
+        self.position += frame.len();
+        self.kept.extend_from_slice(frame);
+        let speech = self.vad.speech_probability(frame)? >= self.config.threshold;
+        let frame_len = frame.len();
+        match self.state {
+            State::Silent { speech_run } => {
+                let run = if speech { speech_run + 1 } else { 0 };
+                let needed = ms_to_samples(self.config.start_ms)
+                    .div_ceil(frame_len)
+                    .max(1);
+                if run >= needed {
+                    self.state = State::Speaking {
+                        onset: self.position - run * frame_len,
+                        last_speech_end: self.position,
+                        announced: false,
+                    };
+                    return Ok(self.announce());
+                }
+                self.state = State::Silent { speech_run: run };
+                // Keep only the pre-roll window (plus the run that may become speech).
+                let keep = ms_to_samples(self.config.pre_roll_ms) + run * frame_len;
+                if self.kept.len() > keep {
+                    let drop = self.kept.len() - keep;
+                    self.kept.drain(..drop);
+                    self.kept_from += drop;
+                }
+            }
+            State::Speaking {
+                onset,
+                last_speech_end,
+                announced,
+            } => {
+                let last = if speech {
+                    self.position
+                } else {
+                    last_speech_end
+                };
+                self.state = State::Speaking {
+                    onset,
+                    last_speech_end: last,
+                    announced,
+                };
+                if self.position - last >= ms_to_samples(self.config.hangover_ms) {
+                    return Ok(Some(self.close(onset, last, announced)));
+                }
+                return Ok(self.announce());
+            }
+        }
+        Ok(None)
+    }
+
+    /// Announces the utterance once its speech has lasted `min_speech_ms`.
+    fn announce(&mut self) -> Option<SpeechEvent> {
+        let min = ms_to_samples(self.config.min_speech_ms);
+        match &mut self.state {
+            State::Speaking {
+                onset,
+                last_speech_end,
+                announced,
+            } if !*announced && *last_speech_end - *onset >= min => {
+                *announced = true;
+                Some(SpeechEvent::Started {
+                    at_ms: samples_to_ms(*onset),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn close(&mut self, onset: usize, end: usize, announced: bool) -> SpeechEvent {
+        // The detector kept saying "speech" for its own hangover after speech stopped.
+        let lag = ms_to_samples(self.vad.decision_lag_ms());
+        let spoken_end = end.saturating_sub(lag).max(onset);
+        let (start_ms, end_ms) = (samples_to_ms(onset), samples_to_ms(spoken_end));
+        let from = onset
+            .saturating_sub(ms_to_samples(self.config.pre_roll_ms))
+            .max(self.kept_from);
+        let to = (end + ms_to_samples(self.config.tail_ms)).min(self.kept_from + self.kept.len());
+        let audio = self.kept[from - self.kept_from..to - self.kept_from].to_vec();
+        self.kept.clear();
+        self.kept_from = self.position;
+        self.state = State::Silent { speech_run: 0 };
+        if !announced {
+            SpeechEvent::Rejected { start_ms, end_ms }
+        } else {
+            SpeechEvent::Ended {
+                start_ms,
+                end_ms,
+                audio,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detector that calls a frame speech when its first sample is above 0.5.
+    struct Marker;
+
+    impl Vad for Marker {
+        fn frame_len(&self) -> usize {
+            160
+        }
+        fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
+            Ok(if frame[0] > 0.5 { 1.0 } else { 0.0 })
+        }
+        fn reset(&mut self) {}
+    }
+
+    fn signal(parts: &[(u32, f32)]) -> Vec<f32> {
+        parts
+            .iter()
+            .flat_map(|&(ms, v)| std::iter::repeat_n(v, ms_to_samples(ms)))
+            .collect()
+    }
+
+    fn run(audio: &[f32], chunk: usize) -> Vec<SpeechEvent> {
+        let mut ep = Endpointer::new(Box::new(Marker), EndpointerConfig::default());
+        let mut events = Vec::new();
+        for c in audio.chunks(chunk) {
+            events.extend(ep.push(c).unwrap());
+        }
+        events.extend(ep.finish());
+        events
+    }
+
+    #[test]
+    fn an_utterance_opens_at_its_onset_and_closes_after_the_hangover() {
+        let audio = signal(&[(1000, 0.0), (800, 1.0), (300, 0.0), (700, 1.0), (1000, 0.0)]);
+        for chunk in [1, 7, 160, 4096] {
+            let events = run(&audio, chunk);
+            assert_eq!(events.len(), 2, "chunk {chunk}: {events:?}");
+            assert_eq!(events[0], SpeechEvent::Started { at_ms: 1000 });
+            let SpeechEvent::Ended {
+                start_ms,
+                end_ms,
+                audio,
+            } = &events[1]
+            else {
+                panic!("{events:?}")
+            };
+            // The 300 ms pause is shorter than the hangover: one utterance.
+            assert_eq!((*start_ms, *end_ms), (1000, 2800));
+            // Pre-roll 300 ms + 1800 ms + tail 150 ms.
+            assert_eq!(audio.len(), ms_to_samples(300 + 1800 + 150));
+            assert_eq!(audio[0], 0.0);
+            assert_eq!(audio[ms_to_samples(300)], 1.0);
+        }
+    }
+
+    #[test]
+    fn clicks_do_not_open_and_short_bursts_are_rejected() {
+        let click = signal(&[(500, 0.0), (20, 1.0), (500, 0.0)]);
+        assert!(run(&click, 160).is_empty());
+        let burst = signal(&[(500, 0.0), (150, 1.0), (1000, 0.0)]);
+        // Too short to announce: no Started ever flashed, only the rejection.
+        assert_eq!(
+            run(&burst, 160),
+            vec![SpeechEvent::Rejected {
+                start_ms: 500,
+                end_ms: 650
+            }]
+        );
+    }
+
+    #[test]
+    fn speech_running_to_the_end_of_the_stream_is_closed_by_finish() {
+        let events = run(&signal(&[(200, 0.0), (600, 1.0)]), 160);
+        assert!(
+            matches!(
+                events.last(),
+                Some(SpeechEvent::Ended {
+                    start_ms: 200,
+                    end_ms: 800,
+                    ..
+                })
+            ),
+            "{events:?}"
+        );
+    }
+}

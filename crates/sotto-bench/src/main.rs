@@ -1,0 +1,36 @@
+//! `sotto-bench`: measures Sotto's stages on this machine with the real engines and the
+//! default models, and prints a Markdown table plus JSON. Run it with `cargo xtask bench`.
+//!
+//! These are benchmarks, not tests: they report numbers and never fail on a slow machine.
+
+mod stt;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let result = match which.as_str() {
+        "stt" | "all" => stt::run(),
+        other => Err(anyhow::anyhow!(
+            "unknown benchmark `{other}` (known: stt, all)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The value at quantile `q` (0..=1) of `values`, nearest-rank.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}

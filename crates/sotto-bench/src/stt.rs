@@ -1,0 +1,139 @@
+//! Speech to text: time from the end of speech to the final transcript for short
+//! utterances, real-time factor and word error rate, at whisper's full 30 s window and at
+//! encoder contexts sized to the utterance.
+//!
+//! Utterances are spoken by espeak-ng (any sentence, reproducible); the end of speech is
+//! the end of the clip, so the time measured is what push-to-talk waits after release.
+//! Hands-free adds the endpointer's hangover on top.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use sotto_models::ModelStore;
+use sotto_stt::{word_error_rate, CancelFlag, SttConfig, WhisperStt};
+
+use crate::quantile;
+
+/// Ten questions of the kind people ask an assistant, 2 to 5 s spoken.
+const UTTERANCES: &[&str] = &[
+    "What time is it in Tokyo right now?",
+    "Set a timer for ten minutes.",
+    "What is the capital of Australia?",
+    "How many ounces are in a pound?",
+    "Remind me to call my mother tomorrow morning.",
+    "What is the weather like this weekend?",
+    "Tell me a short joke about computers.",
+    "How do I convert Celsius to Fahrenheit?",
+    "Who wrote the novel Pride and Prejudice?",
+    "Play some quiet music for studying.",
+];
+
+#[derive(Serialize)]
+struct Row {
+    setting: String,
+    utterances: usize,
+    audio_ms_mean: f64,
+    latency_ms_p50: f64,
+    latency_ms_p95: f64,
+    rtf_mean: f64,
+    wer: f64,
+}
+
+fn speak(text: &str) -> anyhow::Result<Vec<f32>> {
+    let dir = std::env::temp_dir().join(format!("sotto-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("u.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "165", "-w"])
+        .arg(&path)
+        .arg(text)
+        .status()
+        .context("running espeak-ng (apt-get install espeak-ng)")?;
+    if !status.success() {
+        bail!("espeak-ng failed on {text:?}");
+    }
+    let audio = sotto_audio::wav::read(&path)?;
+    Ok(sotto_audio::to_mono_16k(&audio)?)
+}
+
+/// Runs the STT benchmark and prints its table.
+pub fn run() -> anyhow::Result<()> {
+    let store = ModelStore::open_default()?;
+    let clips: Vec<(&str, Vec<f32>)> = UTTERANCES
+        .iter()
+        .map(|t| speak(t).map(|a| (*t, a)))
+        .collect::<anyhow::Result<_>>()?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // None = sized to each clip (its length in 20 ms frames, plus a margin).
+    let settings: [(&str, Option<u32>); 3] = [
+        ("full 30 s window (audio_ctx 1500)", Some(1500)),
+        ("audio_ctx 768 (15 s)", Some(768)),
+        ("audio_ctx sized to the clip", None),
+    ];
+    let mut rows = Vec::new();
+    for (name, ctx) in settings {
+        let mut latencies = Vec::new();
+        let mut rtfs = Vec::new();
+        let mut audio_ms = Vec::new();
+        let (mut errors, mut words) = (0.0, 0.0);
+        for (text, audio) in &clips {
+            let audio_ctx = ctx.or_else(|| Some(sized_ctx(audio.len())));
+            let config = SttConfig {
+                language: "en".into(),
+                threads,
+                audio_ctx,
+            };
+            let stt = WhisperStt::load(&store, "whisper-tiny.en", config)?;
+            let started = Instant::now();
+            let transcript = stt.transcribe(audio, &CancelFlag::default())?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let len_ms = audio.len() as f64 / 16.0;
+            latencies.push(ms);
+            rtfs.push(ms / len_ms);
+            audio_ms.push(len_ms);
+            let n = text.split_whitespace().count() as f64;
+            errors += word_error_rate(text, &transcript.text) * n;
+            words += n;
+            eprintln!(
+                "{name}: {:.0} ms for {:.0} ms: {:?}",
+                ms, len_ms, transcript.text
+            );
+        }
+        rows.push(Row {
+            setting: name.into(),
+            utterances: clips.len(),
+            audio_ms_mean: audio_ms.iter().sum::<f64>() / audio_ms.len() as f64,
+            latency_ms_p50: quantile(&latencies, 0.5),
+            latency_ms_p95: quantile(&latencies, 0.95),
+            rtf_mean: rtfs.iter().sum::<f64>() / rtfs.len() as f64,
+            wer: errors / words,
+        });
+    }
+    println!("\n### Speech to text: whisper-tiny.en, {threads} threads, greedy\n");
+    println!(
+        "| setting | clips | mean clip | end of speech -> final transcript p50 | p95 | RTF | WER |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.3} | {:.1} % |",
+            r.setting,
+            r.utterances,
+            r.audio_ms_mean,
+            r.latency_ms_p50,
+            r.latency_ms_p95,
+            r.rtf_mean,
+            r.wer * 100.0
+        );
+    }
+    println!("\n```json\n{}\n```", serde_json::to_string_pretty(&rows)?);
+    Ok(())
+}
+
+/// An encoder context covering the clip plus 1 s, in 20 ms frames, within whisper's 1500.
+pub fn sized_ctx(samples: usize) -> u32 {
+    let frames = samples / 320 + 50;
+    (frames as u32).clamp(64, 1500)
+}
