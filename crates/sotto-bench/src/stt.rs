@@ -30,6 +30,14 @@ const UTTERANCES: &[&str] = &[
     "Play some quiet music for studying.",
 ];
 
+/// How the encoder context is chosen.
+#[derive(Clone, Copy)]
+enum Ctx {
+    Fixed(u32),
+    Sized,
+    Auto,
+}
+
 #[derive(Serialize)]
 struct Row {
     setting: String,
@@ -67,10 +75,13 @@ pub fn run() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     // None = sized to each clip (its length in 20 ms frames, plus a margin).
-    let settings: [(&str, Option<u32>); 3] = [
-        ("full 30 s window (audio_ctx 1500)", Some(1500)),
-        ("audio_ctx 768 (15 s)", Some(768)),
-        ("audio_ctx sized to the clip", None),
+    let settings: [(&str, Ctx); 6] = [
+        ("full 30 s window (audio_ctx 1500)", Ctx::Fixed(1500)),
+        ("audio_ctx 768 (15 s)", Ctx::Fixed(768)),
+        ("audio_ctx 512 (10 s)", Ctx::Fixed(512)),
+        ("audio_ctx 384 (7.7 s)", Ctx::Fixed(384)),
+        ("audio_ctx = clip + 1 s, no floor", Ctx::Sized),
+        ("default: clip + 1 s, at least 384", Ctx::Auto),
     ];
     let mut rows = Vec::new();
     for (name, ctx) in settings {
@@ -79,7 +90,11 @@ pub fn run() -> anyhow::Result<()> {
         let mut audio_ms = Vec::new();
         let (mut errors, mut words) = (0.0, 0.0);
         for (text, audio) in &clips {
-            let audio_ctx = ctx.or_else(|| Some(sized_ctx(audio.len())));
+            let audio_ctx = match ctx {
+                Ctx::Fixed(n) => Some(n),
+                Ctx::Sized => Some(sized_ctx(audio.len())),
+                Ctx::Auto => None,
+            };
             let config = SttConfig {
                 language: "en".into(),
                 threads,
@@ -132,8 +147,8 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An encoder context covering the clip plus 1 s, in 20 ms frames, within whisper's 1500.
-pub fn sized_ctx(samples: usize) -> u32 {
+/// The clip plus 1 s in 20 ms frames, with no floor: what an unguarded tuning would pick.
+fn sized_ctx(samples: usize) -> u32 {
     let frames = samples / 320 + 50;
     (frames as u32).clamp(64, 1500)
 }

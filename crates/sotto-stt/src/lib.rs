@@ -47,7 +47,7 @@ pub struct SttConfig {
     /// CPU threads whisper.cpp may use.
     pub threads: usize,
     /// Encoder context in frames of 20 ms (1500 = whisper's full 30 s window). Smaller
-    /// is faster for short utterances; `None` sizes it to the audio.
+    /// is faster for short utterances; `None` picks [`auto_audio_ctx`].
     pub audio_ctx: Option<u32>,
 }
 
@@ -59,6 +59,18 @@ impl Default for SttConfig {
             audio_ctx: None,
         }
     }
+}
+
+/// The smallest encoder context that does not cost accuracy (measured with
+/// `cargo xtask bench stt`, docs/BENCHMARKS.md).
+pub const MIN_AUDIO_CTX: u32 = 384;
+
+/// The encoder context `None` means: the clip plus one second, but never below
+/// [`MIN_AUDIO_CTX`] (tighter contexts make tiny.en loop on its own words) nor above
+/// whisper's full 1500.
+pub fn auto_audio_ctx(samples: usize) -> u32 {
+    let frames = samples / (SAMPLE_RATE as usize / 50) + 50;
+    (frames as u32).clamp(MIN_AUDIO_CTX, 1500)
 }
 
 /// One timed piece of a transcript.
@@ -160,10 +172,15 @@ impl WhisperStt {
         params.set_print_special(false);
         params.set_print_timestamps(false);
         params.set_no_context(true);
+        // An utterance is one segment; letting whisper start new segments inside a short
+        // clip is what lets a shortened encoder context loop on the same words.
+        params.set_single_segment(samples.len() < 30 * SAMPLE_RATE as usize);
         params.set_suppress_blank(true);
-        if let Some(ctx) = self.config.audio_ctx {
-            params.set_audio_ctx(ctx as i32);
-        }
+        let ctx = self
+            .config
+            .audio_ctx
+            .unwrap_or_else(|| auto_audio_ctx(samples.len()));
+        params.set_audio_ctx(ctx.min(1500) as i32);
         // whisper-rs 0.16's `set_abort_callback_safe` hands its trampoline a pointer of
         // the wrong type (a boxed trait object read as the closure), so the callback reads
         // garbage and aborts at random. Use the C callback with our flag directly.
@@ -251,6 +268,13 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_automatic_context_covers_the_clip_within_whisper_s_bounds() {
+        assert_eq!(auto_audio_ctx(16_000), MIN_AUDIO_CTX); // 1 s
+        assert_eq!(auto_audio_ctx(16_000 * 10), 550); // 10 s + 1 s
+        assert_eq!(auto_audio_ctx(16_000 * 60), 1500);
+    }
 
     #[test]
     fn word_error_rate_counts_edits_per_reference_word() {
