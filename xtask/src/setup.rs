@@ -15,6 +15,7 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "finds system libraries"),
     ("cmake", "builds whisper.cpp and llama.cpp"),
     ("libclang-dev", "bindgen for the whisper.cpp bindings"),
+    ("libasound2-dev", "microphone and speaker access (ALSA)"),
     (
         "libwebkit2gtk-4.1-dev",
         "the desktop window's web view (Tauri)",

@@ -4,12 +4,14 @@
 //! hangover).
 
 pub mod buffer;
+pub mod capture;
 pub mod endpoint;
 pub mod resample;
 pub mod vad;
 pub mod wav;
 
 pub use buffer::AudioBuffer;
+pub use capture::{Capture, CaptureError, CaptureEvent};
 pub use endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
 pub use resample::to_mono_16k;
 pub use vad::{Vad, WebRtcVad};

@@ -22,6 +22,45 @@ enum Command {
     },
     /// Transcribe a WAV file with whisper.cpp.
     Transcribe(transcribe::TranscribeArgs),
+    /// List microphones and check that the chosen (or default) one delivers audio.
+    Devices {
+        /// The microphone to check (default: the system's default input).
+        #[arg(long)]
+        input: Option<String>,
+    },
+}
+
+/// `sotto devices`: the microphones, and whether the chosen one works.
+fn devices(input: Option<&str>) -> anyhow::Result<std::process::ExitCode> {
+    let all = sotto_audio::capture::input_devices();
+    println!("microphones:");
+    if all.is_empty() {
+        println!("  (none)");
+    }
+    for d in &all {
+        println!(
+            "  {}{}",
+            d.name,
+            if d.is_default { "  (default)" } else { "" }
+        );
+    }
+    let (capture, events) = sotto_audio::Capture::start(input)?;
+    match events.recv_timeout(std::time::Duration::from_secs(3)) {
+        Ok(sotto_audio::CaptureEvent::Audio(block)) => {
+            println!(
+                "\"{}\" delivers audio: {} Hz, {} channel(s)",
+                capture.device(),
+                block.sample_rate,
+                block.channels
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Ok(sotto_audio::CaptureEvent::Lost(e)) => Err(e.into()),
+        Err(_) => anyhow::bail!(
+            "\"{}\" opened but delivered no audio within 3 s",
+            capture.device()
+        ),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +75,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Models { command } => models::run(command),
         Command::Transcribe(args) => transcribe::run(args),
+        Command::Devices { input } => devices(input.as_deref()),
     };
     match result {
         Ok(code) => code,
