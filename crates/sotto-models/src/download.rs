@@ -91,20 +91,13 @@ impl Downloader {
             .await
             .map_err(disk)?;
         on_progress(done, total);
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                let of = total.map_or(String::new(), |t| format!(" of {t}"));
-                DownloadError::Network(format!(
-                    "the connection broke after {done}{of} bytes ({})",
-                    network_text(&e)
-                ))
-            })?;
-            file.write_all(&chunk).await.map_err(disk)?;
-            done += chunk.len() as u64;
-            on_progress(done, total);
-        }
-        file.flush().await.map_err(disk)?;
+        let streamed = stream_body(response, &mut file, part, &mut done, total, on_progress).await;
+        // Always flush, on failure too: tokio finishes writes on a background thread, and a
+        // resume must see every byte already received, or it asks for the wrong range
+        // while the late write lands in the middle of the file.
+        let flushed = file.flush().await;
+        streamed?;
+        flushed.map_err(disk)?;
         file.sync_all().await.map_err(disk)?;
         match total {
             Some(total) if done < total => Err(DownloadError::Network(format!(
@@ -113,6 +106,36 @@ impl Downloader {
             _ => Ok(()),
         }
     }
+}
+
+/// Copies the response body into `file`, counting bytes into `done`.
+async fn stream_body(
+    response: reqwest::Response,
+    file: &mut tokio::fs::File,
+    part: &Path,
+    done: &mut u64,
+    total: Option<u64>,
+    on_progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+) -> Result<(), DownloadError> {
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            let of = total.map_or(String::new(), |t| format!(" of {t}"));
+            DownloadError::Network(format!(
+                "the connection broke after {done}{of} bytes ({})",
+                network_text(&e)
+            ))
+        })?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|source| DownloadError::Disk {
+                path: part.display().to_string(),
+                source,
+            })?;
+        *done += chunk.len() as u64;
+        on_progress(*done, total);
+    }
+    Ok(())
 }
 
 fn network(e: reqwest::Error) -> DownloadError {
