@@ -43,14 +43,7 @@ pub fn status(store: &ModelStore) -> Result<Vec<ModelStatus>, String> {
     let mut rows = Vec::new();
     for m in store.manifest().models.iter().filter(|m| m.runs_here()) {
         let files = store.check(&m.id).map_err(|e| e.to_string())?;
-        let problems: Vec<String> = files
-            .iter()
-            .filter_map(|(name, s)| match s {
-                FileState::Ready => None,
-                FileState::Missing => Some(format!("{name} is missing")),
-                FileState::Damaged(why) => Some(format!("{name}: {why}")),
-            })
-            .collect();
+        let problems = sotto_models::problems(&files);
         let state = if problems.is_empty() {
             ModelState::Installed
         } else if files

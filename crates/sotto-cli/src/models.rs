@@ -103,21 +103,15 @@ struct ListRow {
 }
 
 fn state_text(states: &[(String, FileState)]) -> String {
-    if states.iter().all(|(_, s)| *s == FileState::Ready) {
-        return "installed".into();
-    }
     if states.iter().all(|(_, s)| *s == FileState::Missing) {
         return "not installed".into();
     }
-    states
-        .iter()
-        .filter_map(|(name, s)| match s {
-            FileState::Ready => None,
-            FileState::Missing => Some(format!("{name}: missing")),
-            FileState::Damaged(why) => Some(format!("{name}: damaged ({why})")),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    let problems = sotto_models::problems(states);
+    if problems.is_empty() {
+        "installed".into()
+    } else {
+        problems.join("; ")
+    }
 }
 
 fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {

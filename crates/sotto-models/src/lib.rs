@@ -21,4 +21,4 @@ pub mod whisper;
 pub use error::ModelError;
 pub use fetch::{FetchEvent, FetchOutcome, FetchProgress, Fetcher, NoProgress};
 pub use manifest::{FileFormat, FileSpec, Manifest, ModelKind, ModelSpec};
-pub use store::{FileState, InstalledModel, ModelStore};
+pub use store::{problems, FileState, InstalledModel, ModelStore};

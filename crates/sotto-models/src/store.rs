@@ -30,6 +30,25 @@ pub enum FileState {
     Damaged(String),
 }
 
+impl FileState {
+    /// What is wrong with file `name`, in words; `None` when it is ready.
+    pub fn problem(&self, name: &str) -> Option<String> {
+        match self {
+            FileState::Ready => None,
+            FileState::Missing => Some(format!("{name} is missing")),
+            FileState::Damaged(why) => Some(format!("{name} is damaged ({why})")),
+        }
+    }
+}
+
+/// What is wrong with a model's files, one phrase per file; empty when all are ready.
+pub fn problems(states: &[(String, FileState)]) -> Vec<String> {
+    states
+        .iter()
+        .filter_map(|(name, s)| s.problem(name))
+        .collect()
+}
+
 /// The models folder together with the manifest that describes it.
 #[derive(Debug, Clone)]
 pub struct ModelStore {
