@@ -17,7 +17,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use crate::AudioBuffer;
 
 /// Blocks the channel holds before new ones are dropped (a few seconds of audio).
-const QUEUE_BLOCKS: usize = 256;
+pub(crate) const QUEUE_BLOCKS: usize = 256;
 
 /// Why the microphone could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,20 +1,29 @@
-//! Sotto's audio toolkit, free of any UI: reading and writing WAV files, turning any
-//! input into the 16 kHz mono stream speech recognition wants, and finding where speech
-//! starts and ends (voice activity detection plus an endpointer with pre-roll and
-//! hangover).
+//! Sotto's audio toolkit, free of any UI: microphones and WAV files as sources, turning
+//! any input into the 16 kHz mono stream speech recognition wants, a level meter, finding
+//! where speech starts and ends (voice activity detection plus an endpointer with
+//! pre-roll and hangover), and listening sessions in push-to-talk or hands-free mode.
 
+pub mod analysis;
 pub mod buffer;
 pub mod capture;
 pub mod endpoint;
+pub mod level;
+pub mod listen;
 pub mod resample;
+pub mod silero;
+pub mod source;
 pub mod vad;
 pub mod wav;
 
 pub use buffer::AudioBuffer;
 pub use capture::{Capture, CaptureError, CaptureEvent};
 pub use endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
-pub use resample::to_mono_16k;
-pub use vad::{Vad, WebRtcVad};
+pub use level::{Level, LevelMeter};
+pub use listen::{ListenEvent, ListenMode, Listener, ListenerConfig};
+pub use resample::{to_mono_16k, StreamResampler};
+pub use silero::SileroVad;
+pub use source::{AudioSource, Pace, WavSource, WavSourceConfig};
+pub use vad::{Vad, VadKind, WebRtcVad};
 
 /// The sample rate speech recognition and voice activity detection work at.
 pub const SPEECH_RATE: u32 = 16_000;
@@ -44,4 +53,7 @@ pub enum AudioError {
     /// Resampling failed.
     #[error("resampling failed: {0}")]
     Resample(String),
+    /// The voice activity detector failed.
+    #[error("voice activity detection failed: {0}")]
+    Detector(String),
 }

@@ -35,39 +35,106 @@ pub fn to_mono_16k(audio: &AudioBuffer) -> Result<Vec<f32>, AudioError> {
 }
 
 /// Resamples mono audio from `from` Hz to `to` Hz. The output has exactly
-/// `len * to / from` samples (rounded), aligned with the input (the filter delay is removed).
+/// `len * to / from` samples (rounded down), aligned with the input (the filter delay is
+/// removed).
 pub fn resample(mono: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioError> {
-    if from == 0 || to == 0 {
-        return Err(AudioError::Unsupported(format!(
-            "a sample rate of 0 Hz ({from} -> {to})"
-        )));
+    let mut stream = StreamResampler::new(from, to)?;
+    let mut out = stream.push(mono)?;
+    out.extend(stream.flush()?);
+    Ok(out)
+}
+
+/// A resampler for audio that arrives in blocks (a microphone): output sample `i` lines up
+/// with input time `i / to` seconds, as in [`resample`], whatever the block sizes.
+pub struct StreamResampler {
+    from: u32,
+    to: u32,
+    /// `None` when the rates are equal.
+    inner: Option<FftFixedIn<f32>>,
+    chunk: usize,
+    pending: Vec<f32>,
+    /// Output samples still to drop: the filter's delay.
+    skip: usize,
+    taken: u64,
+    given: u64,
+}
+
+impl StreamResampler {
+    /// A resampler from `from` Hz to `to` Hz.
+    pub fn new(from: u32, to: u32) -> Result<StreamResampler, AudioError> {
+        if from == 0 || to == 0 {
+            return Err(AudioError::Unsupported(format!(
+                "a sample rate of 0 Hz ({from} -> {to})"
+            )));
+        }
+        let chunk = chunk_for(from, to);
+        let inner = if from == to {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 1, 1)
+                    .map_err(|e| AudioError::Resample(e.to_string()))?,
+            )
+        };
+        let skip = inner.as_ref().map_or(0, |r| r.output_delay());
+        Ok(StreamResampler {
+            from,
+            to,
+            inner,
+            chunk,
+            pending: Vec::new(),
+            skip,
+            taken: 0,
+            given: 0,
+        })
     }
-    if from == to {
-        return Ok(mono.to_vec());
+
+    /// The input rate.
+    pub fn input_rate(&self) -> u32 {
+        self.from
     }
-    let fail = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
-    let chunk = chunk_for(from, to);
-    let mut resampler =
-        FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 1, 1).map_err(|e| fail(&e))?;
-    let expected = (mono.len() as u64 * u64::from(to) / u64::from(from)) as usize;
-    let delay = resampler.output_delay();
-    let mut out = Vec::with_capacity(expected + delay + chunk);
-    // Full chunks only; past the end of the input, zeros, until the filter has given back
-    // everything it holds.
-    let mut scratch = vec![0f32; chunk];
-    let mut at = 0;
-    while out.len() < expected + delay {
-        let take = mono.len().saturating_sub(at).min(chunk);
-        scratch[..take].copy_from_slice(&mono[at..at + take]);
-        scratch[take..].fill(0.0);
-        at += take;
-        let produced = resampler
-            .process(&[&scratch[..]], None)
-            .map_err(|e| fail(&e))?;
-        out.extend_from_slice(&produced[0]);
+
+    /// Takes input samples; returns the output they completed.
+    pub fn push(&mut self, mono: &[f32]) -> Result<Vec<f32>, AudioError> {
+        self.taken += mono.len() as u64;
+        let Some(inner) = self.inner.as_mut() else {
+            self.given += mono.len() as u64;
+            return Ok(mono.to_vec());
+        };
+        self.pending.extend_from_slice(mono);
+        let mut out = Vec::new();
+        let mut used = 0;
+        while self.pending.len() - used >= self.chunk {
+            let produced = inner
+                .process(&[&self.pending[used..used + self.chunk]], None)
+                .map_err(|e| AudioError::Resample(e.to_string()))?;
+            used += self.chunk;
+            let drop = self.skip.min(produced[0].len());
+            self.skip -= drop;
+            out.extend_from_slice(&produced[0][drop..]);
+        }
+        self.pending.drain(..used);
+        self.given += out.len() as u64;
+        Ok(out)
     }
-    let end = (delay + expected).min(out.len());
-    Ok(out[delay.min(end)..end].to_vec())
+
+    /// The input ended: returns the rest of the output, so the total is
+    /// `input * to / from` samples.
+    pub fn flush(&mut self) -> Result<Vec<f32>, AudioError> {
+        let expected = self.taken * u64::from(self.to) / u64::from(self.from);
+        let mut out = Vec::new();
+        while self.given < expected {
+            // Zeros past the end push out what the filter holds; they do not count as input.
+            let zeros = vec![0f32; self.chunk - self.pending.len() % self.chunk];
+            let taken = self.taken;
+            out.extend(self.push(&zeros)?);
+            self.taken = taken;
+        }
+        let extra = (self.given - expected) as usize;
+        out.truncate(out.len().saturating_sub(extra));
+        self.given = expected;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +156,23 @@ mod tests {
             im += v * ph.sin();
         }
         2.0 * (re * re + im * im).sqrt() / x.len() as f32
+    }
+
+    #[test]
+    fn blocks_of_any_size_give_the_same_samples_as_one_buffer() {
+        for from in [48_000, 44_100, 16_000, 8_000] {
+            let input = sine(300.0, from, 0.7);
+            let whole = resample(&input, from, SPEECH_RATE).unwrap();
+            for block in [1, 441, 480, 1000, 5000] {
+                let mut stream = StreamResampler::new(from, SPEECH_RATE).unwrap();
+                let mut got = Vec::new();
+                for piece in input.chunks(block) {
+                    got.extend(stream.push(piece).unwrap());
+                }
+                got.extend(stream.flush().unwrap());
+                assert_eq!(got, whole, "{from} Hz in blocks of {block}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Voice activity detection: one trait, so the endpointer works with any detector
-//! (webrtc-vad today; Silero through ONNX Runtime next).
+//! (webrtc-vad, or Silero through ONNX Runtime), chosen by [`VadKind`].
 
 use crate::{AudioError, SPEECH_RATE};
 
@@ -34,6 +34,33 @@ pub enum Aggressiveness {
     Aggressive,
     /// Rejects the most noise; may clip quiet word endings.
     VeryAggressive,
+}
+
+/// Which detector to listen with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VadKind {
+    /// webrtc-vad: no model, instant start, fooled by steady noise.
+    WebRtc {
+        /// How readily it calls a frame speech.
+        aggressiveness: Aggressiveness,
+    },
+    /// Silero VAD v6 (ONNX): robust to noise; needs the `silero-vad-v6` model.
+    #[default]
+    Silero,
+}
+
+impl VadKind {
+    /// Builds the detector (Silero loads its model from `store`).
+    pub fn build(
+        self,
+        store: &sotto_models::ModelStore,
+    ) -> Result<Box<dyn Vad + Send>, sotto_onnx::OnnxError> {
+        Ok(match self {
+            VadKind::WebRtc { aggressiveness } => Box::new(WebRtcVad::new(aggressiveness)),
+            VadKind::Silero => Box::new(crate::silero::SileroVad::load(store)?),
+        })
+    }
 }
 
 /// libfvad's detector, made movable between threads.

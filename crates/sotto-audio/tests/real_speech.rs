@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sotto_audio::buffer::rms_dbfs;
+use sotto_audio::analysis::{speech_span_ms, white_noise};
 use sotto_audio::resample::resample;
 use sotto_audio::vad::Aggressiveness;
 use sotto_audio::{
@@ -30,27 +30,12 @@ fn jfk() -> Vec<f32> {
         .samples
 }
 
-/// Where speech is in a clip surrounded by digital silence: the first and last 10 ms
-/// frame above -50 dBFS.
 fn truth_ms(clean: &[f32]) -> (u64, u64) {
-    let frames: Vec<f32> = clean.chunks(160).map(rms_dbfs).collect();
-    let first = frames.iter().position(|&db| db > -50.0).expect("speech");
-    let last = frames.iter().rposition(|&db| db > -50.0).expect("speech");
-    (first as u64 * 10, (last as u64 + 1) * 10)
+    speech_span_ms(clean, -50.0).expect("speech")
 }
 
-/// Deterministic white noise at about `db` dBFS.
 fn noise(len: usize, db: f32) -> Vec<f32> {
-    let amp = 10f32.powf(db / 20.0) * 3f32.sqrt();
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
+    white_noise(len, db)
 }
 
 /// The announced events: Started and Ended (Rejected bursts are the endpointer doing its

@@ -5,6 +5,8 @@
 //! [`WhisperStt::transcribe`] runs on the caller's thread (call it from a blocking
 //! thread) and stops early when its [`CancelFlag`] is raised.
 
+pub mod partial;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

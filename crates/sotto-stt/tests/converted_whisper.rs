@@ -71,6 +71,41 @@ fn studio_speech_at_48_khz_is_resampled_and_understood() {
 }
 
 #[test]
+fn partials_grow_while_jfk_speaks_and_the_final_is_exact() {
+    let store = store();
+    let stt =
+        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let samples = jfk_samples(&store);
+    let cancel = CancelFlag::default();
+    let mut utterance = sotto_stt::partial::Utterance::new(&stt, 2_000);
+    let mut partials = Vec::new();
+    // 100 ms blocks, as capture delivers them.
+    for block in samples.chunks(1_600) {
+        if let Some(text) = utterance.push(block, &cancel).expect("partial") {
+            partials.push((utterance.audio_ms(), text));
+        }
+    }
+    let final_text = utterance.finish(&cancel).expect("final").text;
+    eprintln!("partials: {partials:?}\nfinal: {final_text:?}");
+    // One every 2 s of an 11 s clip; the first ones may be empty (only breath before "And").
+    assert!((3..=5).contains(&partials.len()), "{partials:?}");
+    // Each partial says more than the one before, and the last is nearly the final text.
+    let words = |t: &str| t.split_whitespace().count();
+    assert!(
+        partials
+            .windows(2)
+            .all(|w| words(&w[1].1) >= words(&w[0].1)),
+        "{partials:?}"
+    );
+    let last = &partials[partials.len() - 1].1;
+    assert!(
+        word_error_rate(&final_text, last) <= 0.5,
+        "{last:?} vs {final_text:?}"
+    );
+    assert!(word_error_rate(JFK, &final_text) <= 0.1, "{final_text:?}");
+}
+
+#[test]
 fn a_cancelled_transcription_stops_with_cancelled() {
     let store = store();
     let stt =

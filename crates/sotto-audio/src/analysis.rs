@@ -1,0 +1,45 @@
+//! Measurements on recorded audio, for tests and benchmarks: where speech is in a clean
+//! recording, and reproducible noise to bury it in.
+
+use crate::buffer::rms_dbfs;
+use crate::SPEECH_RATE;
+
+/// Where speech is in a 16 kHz clip surrounded by digital silence: from the first to the
+/// end of the last 10 ms frame louder than `threshold_dbfs`, in milliseconds.
+pub fn speech_span_ms(clean: &[f32], threshold_dbfs: f32) -> Option<(u64, u64)> {
+    let frame = SPEECH_RATE as usize / 100;
+    let levels: Vec<f32> = clean.chunks(frame).map(rms_dbfs).collect();
+    let first = levels.iter().position(|&db| db > threshold_dbfs)?;
+    let last = levels.iter().rposition(|&db| db > threshold_dbfs)?;
+    Some((first as u64 * 10, (last as u64 + 1) * 10))
+}
+
+/// Deterministic white noise at about `dbfs` RMS (the same samples every run).
+pub fn white_noise(len: usize, dbfs: f32) -> Vec<f32> {
+    // Uniform noise in [-a, a] has an RMS of a / sqrt(3).
+    let amplitude = 10f32.powf(dbfs / 20.0) * 3f32.sqrt();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0) * amplitude
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_has_the_level_asked_for_and_the_span_finds_the_loud_part() {
+        let noise = white_noise(16_000, -30.0);
+        assert!((rms_dbfs(&noise) + 30.0).abs() < 0.2);
+        let mut clip = vec![0.0; 16_000];
+        clip[4_000..8_000].fill(0.1);
+        assert_eq!(speech_span_ms(&clip, -50.0), Some((250, 500)));
+        assert_eq!(speech_span_ms(&[0.0; 100], -50.0), None);
+    }
+}

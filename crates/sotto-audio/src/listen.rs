@@ -1,0 +1,635 @@
+//! Listening sessions: turning a source's blocks into utterances, in either of two modes.
+//!
+//! - **Push-to-talk**: the caller opens the utterance on key press and closes it on
+//!   release. A little audio from before the press and after the release is kept, because
+//!   people start speaking as they press and release while finishing the last word.
+//! - **Hands-free**: the endpointer (a [`Vad`](crate::Vad) with pre-roll and hangover)
+//!   opens and closes it.
+//!
+//! [`Listener`] is a plain state machine: feed it blocks and key presses, read back
+//! [`ListenEvent`]s. It never blocks and never sees a clock (times are stream times), so
+//! the same input always gives the same events, and a test can drive it sample by sample.
+
+use serde::Serialize;
+
+use crate::capture::CaptureEvent;
+use crate::endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
+use crate::level::{Level, LevelMeter};
+use crate::resample::StreamResampler;
+use crate::{AudioBuffer, AudioError, SPEECH_RATE};
+
+/// Who opens and closes an utterance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenMode {
+    /// A held key: press opens, release closes.
+    #[default]
+    PushToTalk,
+    /// Voice activity detection opens and closes.
+    HandsFree,
+}
+
+/// Listening settings.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// Who opens and closes utterances.
+    pub mode: ListenMode,
+    /// Endpointing (hands-free; in push-to-talk it only tells whether anything was said).
+    pub endpointer: EndpointerConfig,
+    /// Push-to-talk: audio kept from before the key press.
+    pub ptt_pre_roll_ms: u32,
+    /// Push-to-talk: audio still taken after the key is released.
+    pub ptt_tail_ms: u32,
+    /// Level meter window.
+    pub level_window_ms: u32,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            mode: ListenMode::default(),
+            endpointer: EndpointerConfig::default(),
+            ptt_pre_roll_ms: 200,
+            ptt_tail_ms: 200,
+            level_window_ms: 50,
+        }
+    }
+}
+
+/// What listening produced. Times are milliseconds of stream time (audio received since
+/// the listener was created).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ListenEvent {
+    /// The input level, every `level_window_ms`.
+    Level(Level),
+    /// An utterance opened: speech onset (hands-free) or key press (push-to-talk).
+    UtteranceStarted {
+        /// When.
+        at_ms: u64,
+    },
+    /// More audio of the open utterance, in order from its first sample (pre-roll
+    /// included): what partial transcripts are made from.
+    UtteranceAudio {
+        /// 16 kHz mono samples.
+        #[serde(skip)]
+        samples: Vec<f32>,
+    },
+    /// The utterance is complete.
+    Utterance {
+        /// Onset (hands-free) or key press (push-to-talk).
+        start_ms: u64,
+        /// End of speech (hands-free) or key release (push-to-talk): the moment the
+        /// user stopped, from which the answer's latency is counted.
+        end_ms: u64,
+        /// The whole utterance, 16 kHz mono, pre-roll and tail included.
+        #[serde(skip)]
+        audio: Vec<f32>,
+    },
+    /// An utterance closed without speech in it (a cough, or a key tapped in silence).
+    NoSpeech {
+        /// Onset or key press.
+        start_ms: u64,
+        /// End or key release.
+        end_ms: u64,
+    },
+    /// The audio source failed (a microphone unplugged). Listening is over; an open
+    /// utterance is dropped.
+    SourceLost {
+        /// What happened, for a person.
+        message: String,
+        /// True if an utterance was open and is now lost.
+        utterance_dropped: bool,
+    },
+}
+
+enum PushToTalk {
+    Idle,
+    Held {
+        start: usize,
+        heard_speech: bool,
+    },
+    Releasing {
+        start: usize,
+        release: usize,
+        heard_speech: bool,
+    },
+}
+
+/// One listening session over one source.
+pub struct Listener {
+    config: ListenerConfig,
+    endpointer: Endpointer,
+    meter: LevelMeter,
+    resampler: Option<(u32, StreamResampler)>,
+    /// The last few seconds of audio, for pre-roll.
+    recent: Vec<f32>,
+    /// Stream position (samples) of `recent[0]`.
+    recent_from: usize,
+    /// Samples received so far.
+    position: usize,
+    /// Hands-free: an utterance is open (its audio is being forwarded).
+    open: bool,
+    ptt: PushToTalk,
+    /// Push-to-talk: the open utterance's audio.
+    utterance: Vec<f32>,
+    lost: bool,
+}
+
+/// Audio kept for pre-roll: enough for the longest pre-roll plus the endpointer's
+/// announcement delay.
+const RECENT_MS: usize = 3_000;
+
+fn ms(samples: usize) -> u64 {
+    samples as u64 * 1000 / u64::from(SPEECH_RATE)
+}
+
+fn samples(ms: u64) -> usize {
+    (ms * u64::from(SPEECH_RATE) / 1000) as usize
+}
+
+impl Listener {
+    /// A listener using `endpointer`'s detector (hands-free) and settings from `config`.
+    pub fn new(config: ListenerConfig, endpointer: Endpointer) -> Listener {
+        Listener {
+            meter: LevelMeter::new(config.level_window_ms),
+            config,
+            endpointer,
+            resampler: None,
+            recent: Vec::new(),
+            recent_from: 0,
+            position: 0,
+            open: false,
+            ptt: PushToTalk::Idle,
+            utterance: Vec::new(),
+            lost: false,
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> ListenMode {
+        self.config.mode
+    }
+
+    /// Milliseconds of audio received.
+    pub fn stream_ms(&self) -> u64 {
+        ms(self.position)
+    }
+
+    /// True while an utterance is open.
+    pub fn in_utterance(&self) -> bool {
+        self.open || !matches!(self.ptt, PushToTalk::Idle)
+    }
+
+    /// Handles one event from a source.
+    pub fn on_capture(&mut self, event: CaptureEvent) -> Result<Vec<ListenEvent>, AudioError> {
+        match event {
+            CaptureEvent::Audio(block) => self.push_block(&block),
+            CaptureEvent::Lost(error) => Ok(self.source_lost(error.to_string())),
+        }
+    }
+
+    /// Takes a block in the source's own format (any rate, any channel count).
+    pub fn push_block(&mut self, block: &AudioBuffer) -> Result<Vec<ListenEvent>, AudioError> {
+        if block.channels == 0 {
+            return Err(AudioError::Unsupported("a block with 0 channels".into()));
+        }
+        let mono = block.downmix();
+        let rate_changed = self
+            .resampler
+            .as_ref()
+            .is_none_or(|(rate, _)| *rate != block.sample_rate);
+        if rate_changed {
+            self.resampler = Some((
+                block.sample_rate,
+                StreamResampler::new(block.sample_rate, SPEECH_RATE)?,
+            ));
+        }
+        let Some((_, resampler)) = self.resampler.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let speech_rate = resampler.push(&mono)?;
+        self.push(&speech_rate)
+    }
+
+    /// Takes 16 kHz mono samples.
+    pub fn push(&mut self, block: &[f32]) -> Result<Vec<ListenEvent>, AudioError> {
+        if self.lost {
+            return Ok(Vec::new());
+        }
+        let mut events: Vec<ListenEvent> = self
+            .meter
+            .push(block)
+            .into_iter()
+            .map(ListenEvent::Level)
+            .collect();
+        self.remember(block);
+        let was_open = self.open;
+        let speech = self.endpointer.push(block)?;
+        match self.config.mode {
+            ListenMode::HandsFree => {
+                if was_open && !block.is_empty() {
+                    events.push(ListenEvent::UtteranceAudio {
+                        samples: block.to_vec(),
+                    });
+                }
+                for event in speech {
+                    self.hands_free(event, &mut events);
+                }
+            }
+            ListenMode::PushToTalk => {
+                let heard = !speech.is_empty() || self.endpointer.in_speech();
+                self.push_to_talk_audio(block, heard, &mut events);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Push-to-talk: the key went down.
+    pub fn press(&mut self) -> Vec<ListenEvent> {
+        if self.lost || self.config.mode != ListenMode::PushToTalk {
+            return Vec::new();
+        }
+        if !matches!(self.ptt, PushToTalk::Idle) {
+            // A second press while open (key repeat) changes nothing.
+            if let PushToTalk::Releasing {
+                start,
+                heard_speech,
+                ..
+            } = self.ptt
+            {
+                // Pressed again within the tail: the same utterance goes on.
+                self.ptt = PushToTalk::Held {
+                    start,
+                    heard_speech,
+                };
+            }
+            return Vec::new();
+        }
+        let start = self
+            .position
+            .saturating_sub(samples(u64::from(self.config.ptt_pre_roll_ms)))
+            .max(self.recent_from);
+        self.utterance = self.recent[start - self.recent_from..].to_vec();
+        self.ptt = PushToTalk::Held {
+            start,
+            heard_speech: self.endpointer.in_speech(),
+        };
+        let mut events = vec![ListenEvent::UtteranceStarted {
+            at_ms: ms(self.position),
+        }];
+        if !self.utterance.is_empty() {
+            events.push(ListenEvent::UtteranceAudio {
+                samples: self.utterance.clone(),
+            });
+        }
+        events
+    }
+
+    /// Push-to-talk: the key came up. The utterance closes after the tail.
+    pub fn release(&mut self) -> Vec<ListenEvent> {
+        if let PushToTalk::Held {
+            start,
+            heard_speech,
+        } = self.ptt
+        {
+            self.ptt = PushToTalk::Releasing {
+                start,
+                release: self.position,
+                heard_speech,
+            };
+            let mut events = Vec::new();
+            self.push_to_talk_audio(&[], false, &mut events);
+            return events;
+        }
+        Vec::new()
+    }
+
+    /// Drops an open utterance without a result (the user cancelled).
+    pub fn cancel(&mut self) {
+        self.ptt = PushToTalk::Idle;
+        self.utterance.clear();
+        self.open = false;
+    }
+
+    /// The source ended (a file played out): closes an open utterance.
+    pub fn finish(&mut self) -> Vec<ListenEvent> {
+        let mut events = Vec::new();
+        if self.lost {
+            return events;
+        }
+        match self.config.mode {
+            ListenMode::HandsFree => {
+                if let Some(event) = self.endpointer.finish() {
+                    self.hands_free(event, &mut events);
+                }
+            }
+            ListenMode::PushToTalk => {
+                if let PushToTalk::Held {
+                    start,
+                    heard_speech,
+                }
+                | PushToTalk::Releasing {
+                    start,
+                    heard_speech,
+                    ..
+                } = self.ptt
+                {
+                    let release = match self.ptt {
+                        PushToTalk::Releasing { release, .. } => release,
+                        _ => self.position,
+                    };
+                    events.push(self.close_push_to_talk(start, release, heard_speech));
+                }
+            }
+        }
+        events
+    }
+
+    /// The source failed: listening is over.
+    pub fn source_lost(&mut self, message: String) -> Vec<ListenEvent> {
+        let utterance_dropped = self.in_utterance();
+        self.cancel();
+        self.lost = true;
+        vec![ListenEvent::SourceLost {
+            message,
+            utterance_dropped,
+        }]
+    }
+
+    fn remember(&mut self, block: &[f32]) {
+        self.recent.extend_from_slice(block);
+        self.position += block.len();
+        let keep = samples(RECENT_MS as u64);
+        if self.recent.len() > 2 * keep {
+            let drop = self.recent.len() - keep;
+            self.recent.drain(..drop);
+            self.recent_from += drop;
+        }
+    }
+
+    fn hands_free(&mut self, event: SpeechEvent, events: &mut Vec<ListenEvent>) {
+        match event {
+            SpeechEvent::Started { at_ms } => {
+                self.open = true;
+                events.push(ListenEvent::UtteranceStarted { at_ms });
+                // Everything from the pre-roll before the onset up to now.
+                let from = samples(at_ms)
+                    .saturating_sub(samples(u64::from(self.config.endpointer.pre_roll_ms)))
+                    .max(self.recent_from);
+                events.push(ListenEvent::UtteranceAudio {
+                    samples: self.recent[from - self.recent_from..].to_vec(),
+                });
+            }
+            SpeechEvent::Ended {
+                start_ms,
+                end_ms,
+                audio,
+            } => {
+                self.open = false;
+                events.push(ListenEvent::Utterance {
+                    start_ms,
+                    end_ms,
+                    audio,
+                });
+            }
+            SpeechEvent::Rejected { start_ms, end_ms } => {
+                self.open = false;
+                events.push(ListenEvent::NoSpeech { start_ms, end_ms });
+            }
+        }
+    }
+
+    fn push_to_talk_audio(&mut self, block: &[f32], heard: bool, events: &mut Vec<ListenEvent>) {
+        match &mut self.ptt {
+            PushToTalk::Idle => {}
+            PushToTalk::Held { heard_speech, .. } => {
+                *heard_speech |= heard;
+                self.utterance.extend_from_slice(block);
+                if !block.is_empty() {
+                    events.push(ListenEvent::UtteranceAudio {
+                        samples: block.to_vec(),
+                    });
+                }
+            }
+            PushToTalk::Releasing {
+                start,
+                release,
+                heard_speech,
+            } => {
+                *heard_speech |= heard;
+                let (start, release, heard_speech) = (*start, *release, *heard_speech);
+                let end = release + samples(u64::from(self.config.ptt_tail_ms));
+                let wanted = end.saturating_sub(start + self.utterance.len());
+                let take = wanted.min(block.len());
+                self.utterance.extend_from_slice(&block[..take]);
+                if take > 0 {
+                    events.push(ListenEvent::UtteranceAudio {
+                        samples: block[..take].to_vec(),
+                    });
+                }
+                if start + self.utterance.len() >= end {
+                    events.push(self.close_push_to_talk(start, release, heard_speech));
+                }
+            }
+        }
+    }
+
+    fn close_push_to_talk(&mut self, start: usize, release: usize, heard: bool) -> ListenEvent {
+        self.ptt = PushToTalk::Idle;
+        let audio = std::mem::take(&mut self.utterance);
+        let (start_ms, end_ms) = (ms(start), ms(release));
+        if heard {
+            ListenEvent::Utterance {
+                start_ms,
+                end_ms,
+                audio,
+            }
+        } else {
+            ListenEvent::NoSpeech { start_ms, end_ms }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vad::Vad;
+
+    /// Calls a frame speech when its first sample is above 0.5.
+    struct Marker;
+
+    impl Vad for Marker {
+        fn frame_len(&self) -> usize {
+            160
+        }
+        fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
+            Ok(if frame[0] > 0.5 { 1.0 } else { 0.0 })
+        }
+        fn reset(&mut self) {}
+    }
+
+    fn listener(mode: ListenMode) -> Listener {
+        let config = ListenerConfig {
+            mode,
+            ..ListenerConfig::default()
+        };
+        Listener::new(
+            config,
+            Endpointer::new(Box::new(Marker), EndpointerConfig::default()),
+        )
+    }
+
+    fn feed(l: &mut Listener, ms: u32, value: f32) -> Vec<ListenEvent> {
+        let block = vec![value; 320];
+        (0..ms / 20)
+            .flat_map(|_| l.push(&block).expect("push"))
+            .filter(|e| !matches!(e, ListenEvent::Level(_)))
+            .collect()
+    }
+
+    fn forwarded(events: &[ListenEvent]) -> Vec<f32> {
+        events
+            .iter()
+            .flat_map(|e| match e {
+                ListenEvent::UtteranceAudio { samples } => samples.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn push_to_talk_keeps_audio_from_before_the_press_to_after_the_release() {
+        let mut l = listener(ListenMode::PushToTalk);
+        feed(&mut l, 1_000, 0.0);
+        let mut events = l.press();
+        assert_eq!(events[0], ListenEvent::UtteranceStarted { at_ms: 1_000 });
+        events.extend(feed(&mut l, 600, 1.0));
+        events.extend(l.release());
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, ListenEvent::Utterance { .. })));
+        // The word goes on past the release; the tail keeps it.
+        events.extend(feed(&mut l, 100, 1.0));
+        events.extend(feed(&mut l, 400, 0.0));
+        let Some(ListenEvent::Utterance {
+            start_ms,
+            end_ms,
+            audio,
+        }) = events
+            .iter()
+            .find(|e| matches!(e, ListenEvent::Utterance { .. }))
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!((*start_ms, *end_ms), (800, 1_600));
+        // 200 ms pre-roll + 600 ms held + 200 ms tail, in order.
+        assert_eq!(audio.len(), samples(1_000));
+        assert_eq!(audio[samples(199)], 0.0);
+        assert_eq!(audio[samples(200)], 1.0);
+        assert_eq!(audio[samples(899)], 1.0);
+        assert_eq!(audio[samples(900)], 0.0);
+        // Partials saw exactly the same audio.
+        assert_eq!(&forwarded(&events), audio);
+    }
+
+    #[test]
+    fn push_to_talk_in_silence_gives_no_speech() {
+        let mut l = listener(ListenMode::PushToTalk);
+        feed(&mut l, 500, 0.0);
+        l.press();
+        feed(&mut l, 500, 0.0);
+        l.release();
+        let events = feed(&mut l, 300, 0.0);
+        assert!(
+            events.contains(&ListenEvent::NoSpeech {
+                start_ms: 300,
+                end_ms: 1_000
+            }),
+            "{events:?}"
+        );
+        // Hands-free detection does not open utterances in push-to-talk.
+        let events = feed(&mut l, 1_000, 1.0);
+        assert!(forwarded(&events).is_empty() && !l.in_utterance());
+    }
+
+    #[test]
+    fn hands_free_forwards_the_utterance_from_its_pre_roll_and_closes_it() {
+        let mut l = listener(ListenMode::HandsFree);
+        let mut events = feed(&mut l, 1_000, 0.0);
+        assert!(l.press().is_empty(), "keys do nothing hands-free");
+        events.extend(feed(&mut l, 800, 1.0));
+        events.extend(feed(&mut l, 1_000, 0.0));
+        assert_eq!(events[0], ListenEvent::UtteranceStarted { at_ms: 1_000 });
+        let Some(ListenEvent::Utterance {
+            start_ms,
+            end_ms,
+            audio,
+        }) = events
+            .iter()
+            .find(|e| matches!(e, ListenEvent::Utterance { .. }))
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!((*start_ms, *end_ms), (1_000, 1_800));
+        // The forwarded audio starts where the final one does.
+        let partial = forwarded(&events);
+        assert!(
+            partial.len() >= audio.len(),
+            "{} < {}",
+            partial.len(),
+            audio.len()
+        );
+        assert_eq!(&partial[..audio.len()], &audio[..]);
+    }
+
+    #[test]
+    fn a_lost_source_drops_the_open_utterance_and_says_so() {
+        let mut l = listener(ListenMode::HandsFree);
+        feed(&mut l, 500, 0.0);
+        feed(&mut l, 500, 1.0);
+        assert!(l.in_utterance());
+        let events = l.source_lost("the microphone was unplugged".into());
+        assert_eq!(
+            events,
+            vec![ListenEvent::SourceLost {
+                message: "the microphone was unplugged".into(),
+                utterance_dropped: true
+            }]
+        );
+        assert!(feed(&mut l, 500, 1.0).is_empty());
+        assert!(l.finish().is_empty());
+    }
+
+    #[test]
+    fn blocks_at_48_khz_stereo_are_heard_at_16_khz() {
+        let mut l = listener(ListenMode::HandsFree);
+        let mut events = Vec::new();
+        for value in [0.0f32, 1.0, 0.0] {
+            for _ in 0..50 {
+                let block = AudioBuffer {
+                    samples: vec![value; 960 * 2],
+                    channels: 2,
+                    sample_rate: 48_000,
+                };
+                events.extend(l.push_block(&block).expect("push"));
+            }
+        }
+        // The resampler holds back at most one chunk (about 21 ms at 48 kHz).
+        assert!(
+            (2_970..=3_000).contains(&l.stream_ms()),
+            "{}",
+            l.stream_ms()
+        );
+        let starts: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, ListenEvent::UtteranceStarted { .. }))
+            .collect();
+        assert_eq!(starts.len(), 1, "{events:?}");
+        let levels = events
+            .iter()
+            .filter(|e| matches!(e, ListenEvent::Level(_)))
+            .count();
+        assert_eq!(levels, 59);
+    }
+}
