@@ -1,6 +1,8 @@
 // End-to-end: the real Sotto window under Xvfb, driven through tauri-driver and
-// WebKitWebDriver, as a person would see it. `cargo xtask test` runs this with
-// SOTTO_APP (the app binary) and SOTTO_SCREENSHOTS (where screenshots go) set.
+// WebKitWebDriver, as a person would use it. `cargo xtask test` runs this with SOTTO_APP
+// (the app binary), SOTTO_SCREENSHOTS (where screenshots go), SOTTO_TEST_INPUT (a spoken
+// question, fed to the app's test microphone each time listening starts) and
+// SOTTO_DATA_DIR (a fresh history) set.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -11,29 +13,104 @@ import { openApp } from "./webdriver.mjs";
 const application = process.env.SOTTO_APP;
 const shots = process.env.SOTTO_SCREENSHOTS ?? "e2e-screenshots";
 if (!application) throw new Error("set SOTTO_APP to the sotto-app binary");
+if (!process.env.SOTTO_TEST_INPUT) throw new Error("set SOTTO_TEST_INPUT to a spoken question (WAV)");
 
 let app;
 before(async () => {
   app = await openApp({ application });
+  mkdirSync(shots, { recursive: true });
 });
 after(async () => {
   await app?.close();
 });
 
-test("the window opens idle and shows every default model installed", async () => {
-  const summary = await app.waitForText("#models-summary", (t) => !t.startsWith("Checking"));
+async function shot(name) {
   // A frame taken right after rendering can be stale: let the compositor catch up.
-  await sleep(500);
-  mkdirSync(shots, { recursive: true });
-  writeFileSync(join(shots, "main-window.png"), await app.screenshot());
+  await sleep(400);
+  writeFileSync(join(shots, name), await app.screenshot());
+}
 
+async function waitFor(what, check, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const value = await check();
+    if (value) return value;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The states the label has shown since `recordStates()`. */
+const statesSeen = () => app.execute("return window.__statesSeen;");
+
+test("the window opens, loads the assistant and shows every default model", async () => {
+  const summary = await app.waitForText("#models-summary", (t) => !t.startsWith("Checking"));
   assert.equal(await app.title(), "Sotto");
-  // The rendered text, as a person sees it (the label is styled in capitals).
-  assert.equal(await app.text("#state-label"), "IDLE");
   assert.match(summary, /^All \d+ default models are installed and verified\.$/);
-
-  const rows = await app.findAll("li.model");
-  assert.ok(rows.length >= 7, `only ${rows.length} model rows`);
   const whisper = await app.find('li.model[data-id="whisper-tiny.en"]');
   assert.equal(await app.attribute(whisper, "data-state"), "installed");
+
+  const status = await app.waitForText("#status-line", (t) => t.startsWith("Ready"), 90_000);
+  assert.match(status, /Microphone: test input/);
+  assert.equal(await app.text("#state-label"), "IDLE");
+  await shot("ready.png");
+});
+
+test("a spoken question goes through every state, streams its answer and can be interrupted", async () => {
+  // Record every state the label shows, in the page itself: some last only milliseconds.
+  await app.execute(`
+    window.__statesSeen = [];
+    const label = document.getElementById("state-label");
+    new MutationObserver(() => window.__statesSeen.push(label.dataset.state))
+      .observe(label, { attributes: true, attributeFilter: ["data-state"] });
+  `);
+  await app.click("#talk");
+  await app.waitForText("#state-label", (t) => t === "LISTENING", 10_000);
+  // The test microphone speaks the question (about 3 s); a partial transcript shows.
+  const partial = await app.waitForText(".turn .user", (t) => t.length > 3 && t !== "…", 15_000);
+  assert.ok(partial.length > 3, partial);
+  await shot("listening.png");
+  await sleep(2_500);
+  await app.click("#talk"); // Done: the key goes up.
+
+  await app.waitForText("#state-label", (t) => t === "SPEAKING", 60_000);
+  const answer = await app.waitForText(".turn .answer", (t) => t.split(" ").length >= 4, 30_000);
+  await shot("speaking.png");
+  await app.click("#interrupt");
+  await app.waitForText("#state-label", (t) => t === "LISTENING", 5_000);
+
+  // The label is redrawn on every event: keep each change of state once.
+  const seen = (await statesSeen()).filter((state, i, all) => i === 0 || all[i - 1] !== state);
+  const order = [
+    "LISTENING",
+    "ANALYZING_SPEECH",
+    "CHECKING_CACHE",
+    "ROUTING_TO_LLM",
+    "GENERATING_SPEECH",
+    "SPEAKING",
+    "LISTENING",
+  ];
+  const firstListening = seen.indexOf("LISTENING");
+  assert.deepEqual(seen.slice(firstListening, firstListening + order.length), order, `states: ${seen}`);
+
+  const question = await app.text(".turn .user");
+  assert.match(question, /dragon/i);
+  const outcome = await app.attribute(await app.find(".turn"), "data-outcome");
+  assert.equal(outcome, "interrupted");
+  assert.ok(answer.length > 10, answer);
+
+  // The latency chart of the turn.
+  const v2v = await app.waitForText("#waterfall .v2v", (t) => t.startsWith("Voice to voice"), 5_000);
+  assert.match(v2v, /^Voice to voice: \d/);
+  const bars = await app.findAll("#waterfall .bar-row");
+  assert.ok(bars.length >= 5, `${bars.length} bars`);
+
+  // The history entry.
+  const title = await app.waitForText("#history-list .conversation-title", (t) => /dragon/i.test(t), 10_000);
+  assert.match(title, /dragon/i);
+
+  // Done listening (nothing said): back to idle.
+  await app.click("#talk");
+  await waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
+  await shot("after-interrupt.png");
 });

@@ -74,6 +74,9 @@ export async function openApp({ application, port = 4444, display = ":99" }) {
       text: async (css) => call(base, "GET", s(`/element/${await find(css)}/text`)),
       attribute: async (elementId, name) => call(base, "GET", s(`/element/${elementId}/attribute/${name}`)),
       title: () => call(base, "GET", s("/title")),
+      click: async (css) => call(base, "POST", s(`/element/${await find(css)}/click`), {}),
+      /** Runs `script` (a function body) in the page and returns its result. */
+      execute: (script, args = []) => call(base, "POST", s("/execute/sync"), { script, args }),
       screenshot: async () => Buffer.from(await call(base, "GET", s("/screenshot")), "base64"),
       async waitForText(css, predicate, timeoutMs = 20_000) {
         const until = Date.now() + timeoutMs;

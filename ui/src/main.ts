@@ -1,7 +1,9 @@
 // Entry point of the Sotto window.
 import { invoke } from "@tauri-apps/api/core";
 import type { ModelStatus } from "./bindings/ModelStatus";
+import { startWindow } from "./controller";
 import { renderModels } from "./models-view";
+import { tauriSource } from "./tauri-source";
 
 function element(id: string): HTMLElement {
   const el = document.getElementById(id);
@@ -21,4 +23,5 @@ async function showModels(): Promise<void> {
   }
 }
 
+startWindow(tauriSource);
 void showModels();

@@ -17,7 +17,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   run [--headless [FILE.wav]]  install what is missing, then start Sotto
   test                         install what is missing, then run every check and test
-  bench [stt|all]              install what is missing, then measure each stage (release build)
+  bench [STAGE]                install what is missing, then measure (release build);
+                               STAGE: vad, stt, llm, tts, voice or all (the default)
   setup                        install what is missing (system packages, models)
   models ARGS...               run `sotto models ARGS...` (list, fetch, verify, dir)";
 
@@ -56,21 +57,91 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         return shell::step("sotto", std::process::Command::new(ws.app()));
     }
-    let input = args.get(1).cloned();
-    println!("Models are installed and verified in {}.", ws.models_dir()?);
-    Err(format!(
-        "the headless voice turn (speech in -> LLM -> speech out) is not built yet (issue #6 adds \
-         `sotto run`), so {} cannot be answered. Nothing was pretended.",
-        input.as_deref().unwrap_or("a spoken question")
-    ))
+    let dir = ws.target_dir().join("headless");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let input = match args.get(1) {
+        Some(file) => file.clone(),
+        None => spoken_question(
+            &ws,
+            "What is the capital of France?",
+            &dir.join("question.wav"),
+        )?,
+    };
+    let reply = dir.join("reply.wav").display().to_string();
+    let events = dir.join("events.jsonl").display().to_string();
+    ws.sotto(&[
+        "run".into(),
+        "--input".into(),
+        input,
+        "--out".into(),
+        reply.clone(),
+        "--events".into(),
+        events.clone(),
+    ])?;
+    println!("\nThe spoken answer is in {reply}; every event of the turn is in {events}.");
+    Ok(())
+}
+
+/// Speaks `text` into `out` in a voice other than the assistant's (a question for a
+/// headless turn or the end-to-end test); returns the path.
+fn spoken_question(
+    ws: &setup::Workspace,
+    text: &str,
+    out: &std::path::Path,
+) -> Result<String, String> {
+    let path = out.display().to_string();
+    ws.sotto(&[
+        "say".into(),
+        text.into(),
+        "--voice".into(),
+        "kokoro-82m-int8/am_michael".into(),
+        "--out".into(),
+        path.clone(),
+    ])?;
+    Ok(path)
 }
 
 /// Benchmarks run on a release build: the numbers are those of what ships.
 fn bench(args: &[String]) -> Result<(), String> {
     setup::all()?;
+    // The LLM bench runs the worker process, found next to the bench binary.
+    shell::step(
+        "build the LLM worker",
+        shell::cargo(&["build", "--release", "--package", "sotto-llm-worker"]),
+    )?;
+    if args.is_empty() || args.iter().any(|a| a == "tts" || a == "all") {
+        piper_reference();
+    }
     let mut cmd = shell::cargo(&["run", "--release", "--package", "sotto-bench", "--"]);
     cmd.args(args);
     shell::step("bench", cmd)
+}
+
+/// The TTS bench compares Sotto's Piper with the official `piper-tts` Python package: put
+/// it in a virtual environment in the cache folder, once. Without Python the bench runs
+/// anyway and says the reference is missing.
+fn piper_reference() {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let venv = std::path::Path::new(&home).join(".cache/sotto/bench-venv");
+    if venv.join("bin/python").is_file() {
+        return;
+    }
+    let created = shell::step("python venv for the piper-tts reference", {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.args(["-m", "venv"]).arg(&venv);
+        cmd
+    })
+    .and_then(|()| {
+        let mut cmd = std::process::Command::new(venv.join("bin/pip"));
+        cmd.args(["install", "--quiet", "piper-tts==1.8.0"]);
+        shell::step("pip install piper-tts==1.8.0", cmd)
+    });
+    if let Err(e) = created {
+        eprintln!("(no piper-tts reference: {e})");
+        let _ = std::fs::remove_dir_all(&venv);
+    }
 }
 
 fn test() -> Result<(), String> {
@@ -109,10 +180,22 @@ fn bindings_are_committed() -> Result<(), String> {
 /// The real window under Xvfb, driven through tauri-driver and WebKitWebDriver.
 fn e2e(ws: &setup::Workspace) -> Result<(), String> {
     setup::tauri_driver()?;
+    let dir = ws.target_dir().join("e2e");
+    // A fresh history each run: the test looks for the entry its own turn made.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // A question with a long answer, so there is time to interrupt it.
+    let question = spoken_question(
+        ws,
+        "Tell me a long story about a brave little dragon.",
+        &dir.join("question.wav"),
+    )?;
     let shots = ws.target_dir().join("e2e-screenshots");
     let mut cmd = setup::npm(&["run", "e2e"]);
     cmd.env("SOTTO_APP", ws.app())
-        .env("SOTTO_SCREENSHOTS", &shots);
+        .env("SOTTO_SCREENSHOTS", &shots)
+        .env("SOTTO_TEST_INPUT", &question)
+        .env("SOTTO_DATA_DIR", dir.join("data"));
     shell::step("end-to-end", cmd)?;
     println!("==> screenshots in {}", shots.display());
     Ok(())

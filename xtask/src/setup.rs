@@ -17,10 +17,31 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("libclang-dev", "bindgen for the whisper.cpp bindings"),
     ("libasound2-dev", "microphone and speaker access (ALSA)"),
     (
+        "alsa-utils",
+        "real speech for the tests (/usr/share/sounds/alsa)",
+    ),
+    (
+        "libespeak-ng-dev",
+        "espeak-ng: text to phonemes for the voices",
+    ),
+    ("espeak-ng-data", "espeak-ng's pronunciation data"),
+    (
         "libwebkit2gtk-4.1-dev",
         "the desktop window's web view (Tauri)",
     ),
     ("libgtk-3-dev", "the desktop window (Tauri)"),
+    (
+        "libdbus-1-dev",
+        "API keys in the system keychain (Secret Service)",
+    ),
+    (
+        "dbus-daemon",
+        "a private D-Bus session for the keychain tests",
+    ),
+    (
+        "gnome-keyring",
+        "a real keychain for the tests (run on a private D-Bus session)",
+    ),
     ("nodejs", "builds the window's user interface"),
     ("npm", "the user interface's packages"),
     ("xvfb", "a virtual display for the end-to-end tests"),
@@ -54,15 +75,6 @@ impl Workspace {
         let mut cmd = Command::new(self.bin("sotto"));
         cmd.args(args);
         step("sotto", cmd)
-    }
-
-    /// The models folder `sotto` uses.
-    pub fn models_dir(&self) -> Result<String, String> {
-        let mut cmd = Command::new(self.bin("sotto"));
-        cmd.args(["models", "dir"]);
-        shell::output(&mut cmd)
-            .map(|s| s.trim().to_string())
-            .ok_or_else(|| "`sotto models dir` failed".into())
     }
 
     /// The desktop app binary.
@@ -215,7 +227,12 @@ pub fn build_workspace() -> Result<Workspace, String> {
 /// Fetches (or verifies, when present) the default models and the test speech.
 fn models(ws: &Workspace) -> Result<(), String> {
     ws.sotto(&["models".into(), "fetch".into(), "--defaults".into()])?;
-    ws.sotto(&["models".into(), "fetch".into(), "sample-jfk".into()])
+    ws.sotto(&[
+        "models".into(),
+        "fetch".into(),
+        "sample-jfk".into(),
+        "kokoro-82m-int8".into(),
+    ])
 }
 
 /// Installs tauri-driver (the WebDriver bridge for Tauri apps) unless it is on PATH.

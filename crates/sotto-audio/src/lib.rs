@@ -9,10 +9,12 @@ pub mod capture;
 pub mod endpoint;
 pub mod level;
 pub mod listen;
+pub mod playback;
 pub mod resample;
 pub mod silero;
 pub mod source;
 pub mod vad;
+pub mod virtual_mic;
 pub mod wav;
 
 pub use buffer::AudioBuffer;
@@ -20,10 +22,12 @@ pub use capture::{Capture, CaptureError, CaptureEvent};
 pub use endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
 pub use level::{Level, LevelMeter};
 pub use listen::{ListenEvent, ListenMode, Listener, ListenerConfig};
+pub use playback::{PlaybackError, Player};
 pub use resample::{to_mono_16k, StreamResampler};
 pub use silero::SileroVad;
 pub use source::{AudioSource, Pace, WavSource, WavSourceConfig};
 pub use vad::{Vad, VadKind, WebRtcVad};
+pub use virtual_mic::spawn_virtual_microphone;
 
 /// The sample rate speech recognition and voice activity detection work at.
 pub const SPEECH_RATE: u32 = 16_000;

@@ -3,16 +3,29 @@
 //!
 //! These are benchmarks, not tests: they report numbers and never fail on a slow machine.
 
+mod llm;
 mod stt;
+mod tts;
+mod vad;
+mod voice;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let result = match which.as_str() {
-        "stt" | "all" => stt::run(),
+        "stt" => stt::run(),
+        "vad" => vad::run(),
+        "llm" => llm::run(),
+        "tts" => tts::run(),
+        "voice" => voice::run(),
+        "all" => vad::run()
+            .and_then(|()| stt::run())
+            .and_then(|()| llm::run())
+            .and_then(|()| tts::run())
+            .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: stt, all)"
+            "unknown benchmark `{other}` (known: vad, stt, llm, tts, voice, all)"
         )),
     };
     match result {

@@ -16,7 +16,7 @@ use sotto_stt::{word_error_rate, CancelFlag, SttConfig, WhisperStt};
 
 use crate::quantile;
 
-/// Ten questions of the kind people ask an assistant, 2 to 5 s spoken.
+/// Fifteen requests of the kind people make of an assistant, 2 to 5 s spoken.
 const UTTERANCES: &[&str] = &[
     "What time is it in Tokyo right now?",
     "Set a timer for ten minutes.",
@@ -28,6 +28,11 @@ const UTTERANCES: &[&str] = &[
     "How do I convert Celsius to Fahrenheit?",
     "Who wrote the novel Pride and Prejudice?",
     "Play some quiet music for studying.",
+    "Can you tell me how long it takes to boil an egg?",
+    "What is the difference between a virus and a bacterium?",
+    "Please add milk, eggs and bread to my shopping list.",
+    "How far is it from London to Edinburgh by train?",
+    "Explain in one sentence why the sky looks blue during the day.",
 ];
 
 /// How the encoder context is chosen.
@@ -84,6 +89,7 @@ pub fn run() -> anyhow::Result<()> {
         ("default: clip + 1 s, at least 384", Ctx::Auto),
     ];
     let mut rows = Vec::new();
+    let mut default_by_length: Vec<(f64, f64)> = Vec::new();
     for (name, ctx) in settings {
         let mut latencies = Vec::new();
         let mut rtfs = Vec::new();
@@ -106,6 +112,9 @@ pub fn run() -> anyhow::Result<()> {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             let len_ms = audio.len() as f64 / 16.0;
             latencies.push(ms);
+            if matches!(ctx, Ctx::Auto) {
+                default_by_length.push((len_ms, ms));
+            }
             rtfs.push(ms / len_ms);
             audio_ms.push(len_ms);
             let n = text.split_whitespace().count() as f64;
@@ -141,6 +150,26 @@ pub fn run() -> anyhow::Result<()> {
             r.latency_ms_p95,
             r.rtf_mean,
             r.wer * 100.0
+        );
+    }
+    println!("\n#### Default setting by utterance length\n");
+    println!("| utterance length | clips | p50 | p95 |");
+    println!("|---|---|---|---|");
+    for (label, from, to) in [
+        ("under 2.5 s", 0.0, 2_500.0),
+        ("2.5 to 3.5 s", 2_500.0, 3_500.0),
+        ("over 3.5 s", 3_500.0, f64::MAX),
+    ] {
+        let picked: Vec<f64> = default_by_length
+            .iter()
+            .filter(|(len, _)| (from..to).contains(len))
+            .map(|(_, ms)| *ms)
+            .collect();
+        println!(
+            "| {label} | {} | {:.0} ms | {:.0} ms |",
+            picked.len(),
+            quantile(&picked, 0.5),
+            quantile(&picked, 0.95)
         );
     }
     println!("\n```json\n{}\n```", serde_json::to_string_pretty(&rows)?);

@@ -1,6 +1,10 @@
 //! `sotto`: Sotto from the command line.
 
+mod chat;
+mod keys;
 mod models;
+mod run;
+mod say;
 mod transcribe;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +26,19 @@ enum Command {
     },
     /// Transcribe a WAV file with whisper.cpp.
     Transcribe(transcribe::TranscribeArgs),
+    /// Ask a language model; the answer streams to stdout.
+    Chat(chat::ChatArgs),
+    /// One full voice turn, headless: a spoken question in, the spoken answer out.
+    Run(run::RunArgs),
+    /// Several voice turns, headless: each question after the previous answer.
+    Converse(run::ConverseArgs),
+    /// Speak text with one of Sotto's voices (on the speakers, or --out FILE.wav).
+    Say(say::SayArgs),
+    /// Store, list and remove API keys in the system keychain.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// List microphones and check that the chosen (or default) one delivers audio.
     Devices {
         /// The microphone to check (default: the system's default input).
@@ -76,6 +93,11 @@ fn main() -> std::process::ExitCode {
         Command::Models { command } => models::run(command),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Devices { input } => devices(input.as_deref()),
+        Command::Chat(args) => chat::run(args),
+        Command::Say(args) => say::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Converse(args) => run::converse(args),
+        Command::Keys { command } => keys::run(command),
     };
     match result {
         Ok(code) => code,

@@ -31,12 +31,30 @@ pub fn check(path: &Path, format: FileFormat) -> Result<(), String> {
                 Err("it is a RIFF file but not WAVE audio".into())
             }
         }
+        FileFormat::F32 => check_f32(&head),
         FileFormat::Json => {
             let text = std::fs::read(path).map_err(|e| format!("cannot read it ({e})"))?;
             serde_json::from_slice::<serde_json::Value>(&text)
                 .map(|_| ())
                 .map_err(|e| format!("it is not valid JSON ({e})"))
         }
+    }
+}
+
+/// Raw float32 data: whole numbers of floats, all finite and of a sane size (text or
+/// an HTML error page read as floats gives huge or NaN values).
+fn check_f32(head: &[u8]) -> Result<(), String> {
+    if head.len() < 4 {
+        return Err("it is too short to hold float32 values".into());
+    }
+    let sane = head
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .all(|v| v.is_finite() && v.abs() < 1.0e4);
+    if sane {
+        Ok(())
+    } else {
+        Err("it does not hold float32 values".into())
     }
 }
 

@@ -130,6 +130,8 @@ pub enum FileFormat {
     Elf,
     /// RIFF/WAVE audio.
     Wav,
+    /// A raw little-endian float32 array (Kokoro's voice style vectors).
+    F32,
 }
 
 /// One place a file can come from.

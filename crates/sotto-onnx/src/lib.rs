@@ -1,6 +1,6 @@
 //! ONNX Runtime for Sotto's neural parts (Silero VAD, Piper and Kokoro voices).
 //!
-//! The runtime is a shared library from the model store (`onnxruntime-1.31.1`, checked
+//! The runtime is a shared library from the model store (`onnxruntime-1.32.0`, checked
 //! by sha256 like every model), loaded once per process by [`environment`]. Sessions are
 //! opened by [`open_session`], which checks the model file first so a damaged download
 //! gives a repair hint instead of a protobuf error.
@@ -15,7 +15,7 @@ use sotto_models::{FileFormat, ModelError, ModelStore};
 pub use ort;
 
 /// The store id of the ONNX Runtime library.
-pub const RUNTIME_MODEL: &str = "onnxruntime-1.31.1";
+pub const RUNTIME_MODEL: &str = "onnxruntime-1.32.0";
 
 /// Why a neural model could not be run.
 #[derive(Debug, Clone, thiserror::Error)]

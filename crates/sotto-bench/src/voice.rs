@@ -1,0 +1,395 @@
+//! Voice to voice: whole turns on the default local models, ten spoken questions in
+//! push-to-talk and in hands-free mode, with the per-stage breakdown the turn itself
+//! records; barge-in silence latency; peak memory of the app and the LLM worker.
+//!
+//! The questions are spoken by a Kokoro voice other than the assistant's and fed at
+//! real-time pace as a microphone would; the answers play into a real-time WAV sink.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sotto_audio::{AudioBuffer, ListenMode, Pace, Player, WavSource, WavSourceConfig};
+use sotto_core::assemble::{assemble, EngineChoice};
+use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome, TurnSettings};
+use sotto_models::ModelStore;
+use tokio::sync::broadcast;
+
+use crate::quantile;
+
+const QUESTIONS: [&str; 10] = [
+    "What is the capital of France?",
+    "How many days are in a week?",
+    "What color is the sky?",
+    "What is two plus two?",
+    "Name a planet in our solar system.",
+    "What language do people speak in Spain?",
+    "What is the largest ocean?",
+    "How many legs does a spider have?",
+    "What do bees make?",
+    "What is the opposite of hot?",
+];
+
+/// Silence after each question: room for the answer to play out.
+const GAP_MS: u64 = 9_000;
+
+#[derive(Serialize, Default)]
+struct ModeRow {
+    mode: String,
+    turns: usize,
+    v2v_p50: f64,
+    v2v_p95: f64,
+    stt_p50: f64,
+    first_token_p50: f64,
+    first_sentence_p50: f64,
+    first_audio_p50: f64,
+}
+
+/// Runs the voice-to-voice benchmark and prints its tables.
+pub fn run() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(measure())
+}
+
+/// Questions the default intents answer at once.
+const INSTANT_QUESTIONS: [&str; 5] = [
+    "Who are you?",
+    "Thank you very much.",
+    "What can you do?",
+    "Hello there!",
+    "What is your name?",
+];
+
+fn spoken(store: &ModelStore, questions: &[&str]) -> anyhow::Result<Vec<AudioBuffer>> {
+    let mut voice = sotto_tts::load_voice(store, "kokoro-82m-int8/am_michael", 2)?;
+    questions
+        .iter()
+        .map(|q| {
+            let audio = voice.synthesize_all(q, 1.0)?;
+            Ok(AudioBuffer {
+                samples: audio.samples,
+                channels: 1,
+                sample_rate: audio.sample_rate,
+            })
+        })
+        .collect()
+}
+
+/// The questions one after another with a gap after each; returns the audio and, per
+/// question, its start and end in milliseconds.
+fn programme(questions: &[AudioBuffer]) -> (AudioBuffer, Vec<(u64, u64)>) {
+    let rate = questions[0].sample_rate;
+    let mut samples = vec![0.0; rate as usize / 2];
+    let mut spans = Vec::new();
+    for q in questions {
+        let start = samples.len() as u64 * 1000 / u64::from(rate);
+        samples.extend_from_slice(&q.samples);
+        let end = samples.len() as u64 * 1000 / u64::from(rate);
+        spans.push((start, end));
+        samples.resize(
+            samples.len() + (GAP_MS * u64::from(rate) / 1000) as usize,
+            0.0,
+        );
+    }
+    (
+        AudioBuffer {
+            samples,
+            channels: 1,
+            sample_rate: rate,
+        },
+        spans,
+    )
+}
+
+struct Session {
+    assistant: Assistant,
+    events: broadcast::Receiver<Event>,
+    player: Arc<Player>,
+    _source: WavSource,
+}
+
+async fn session(
+    store: &ModelStore,
+    mode: ListenMode,
+    audio: AudioBuffer,
+    choice: &EngineChoice,
+) -> anyhow::Result<Session> {
+    let out = std::env::temp_dir().join("sotto-bench-reply.wav");
+    let player = Arc::new(Player::wav(&out, 24_000, Pace::RealTime)?);
+    let (engines, listener) = assemble(store, choice, mode, Arc::clone(&player)).await?;
+    let (source, blocks) = WavSource::from_buffer(
+        audio,
+        "questions".into(),
+        WavSourceConfig {
+            pace: Pace::RealTime,
+            ..WavSourceConfig::default()
+        },
+    );
+    let settings = TurnSettings {
+        mode,
+        sampling: sotto_llm::Sampling {
+            temperature: 0.0,
+            max_tokens: 48,
+            ..sotto_llm::Sampling::default()
+        },
+        ..TurnSettings::default()
+    };
+    let (assistant, events) = Assistant::start(engines, settings, blocks, listener)?;
+    Ok(Session {
+        assistant,
+        events,
+        player,
+        _source: source,
+    })
+}
+
+/// Plays the programme through a session, pressing and releasing the key around each
+/// question in push-to-talk; returns the timings of every answered turn.
+async fn turns(
+    session: &mut Session,
+    mode: ListenMode,
+    spans: &[(u64, u64)],
+    worker_peak: &mut f64,
+) -> Vec<Timings> {
+    let started = tokio::time::Instant::now();
+    let mut keys: Vec<(u64, Command)> = Vec::new();
+    if mode == ListenMode::PushToTalk {
+        for &(start, end) in spans {
+            keys.push((start.saturating_sub(100), Command::StartListening));
+            keys.push((end, Command::StopListening));
+        }
+    }
+    keys.reverse();
+    let mut timings = Vec::new();
+    loop {
+        let next = keys
+            .last()
+            .map(|(at, _)| started + Duration::from_millis(*at));
+        let wait = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = session.events.recv() => match event {
+                Ok(Event::TurnFinished { outcome: TurnOutcome::Answered, timings: t, .. }) => {
+                    timings.push(t);
+                    // The worker lives as long as the session: sample it while it runs.
+                    for pid in worker_pids() {
+                        *worker_peak = worker_peak.max(peak_mib(&pid).unwrap_or(0.0));
+                    }
+                }
+                Ok(Event::ErrorOccurred { message, .. }) => eprintln!("bench: {message}"),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            () = wait => {
+                if let Some((_, command)) = keys.pop() {
+                    session.assistant.send(command);
+                }
+            }
+        }
+    }
+    timings
+}
+
+fn row(mode: &str, timings: &[Timings]) -> ModeRow {
+    let pick = |f: &dyn Fn(&Timings) -> Option<f64>| -> Vec<f64> {
+        timings.iter().filter_map(f).collect()
+    };
+    let v2v = pick(&|t| t.v2v_ms);
+    ModeRow {
+        mode: mode.into(),
+        turns: timings.len(),
+        v2v_p50: quantile(&v2v, 0.5),
+        v2v_p95: quantile(&v2v, 0.95),
+        stt_p50: quantile(&pick(&|t| Some(t.stt_final_ms? - t.speech_end_ms?)), 0.5),
+        first_token_p50: quantile(&pick(&|t| Some(t.first_token_ms? - t.stt_final_ms?)), 0.5),
+        first_sentence_p50: quantile(
+            &pick(&|t| Some(t.first_sentence_ms? - t.first_token_ms?)),
+            0.5,
+        ),
+        first_audio_p50: quantile(
+            &pick(&|t| Some(t.first_audio_ms? - t.first_sentence_ms?)),
+            0.5,
+        ),
+    }
+}
+
+/// Interrupts `count` answers half a second into their playback and measures how long
+/// the player still plays.
+async fn barge_in(
+    store: &ModelStore,
+    questions: &[AudioBuffer],
+    count: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let (audio, spans) = programme(&questions[..count]);
+    let mut session = session(
+        store,
+        ListenMode::PushToTalk,
+        audio,
+        &EngineChoice::default(),
+    )
+    .await?;
+    let started = tokio::time::Instant::now();
+    let mut silences = Vec::new();
+    let mut next = 0;
+    let mut pressed = false;
+    let mut speaking_since: Option<Instant> = None;
+    loop {
+        if next < spans.len() {
+            let (start, end) = spans[next];
+            let elapsed = started.elapsed().as_millis() as u64;
+            if !pressed && elapsed + 100 >= start {
+                session.assistant.send(Command::StartListening);
+                pressed = true;
+            }
+            if pressed && elapsed >= end {
+                session.assistant.send(Command::StopListening);
+                pressed = false;
+                next += 1;
+            }
+        }
+        match tokio::time::timeout(Duration::from_millis(5), session.events.recv()).await {
+            Ok(Ok(Event::StateChanged {
+                state: AssistantState::Speaking,
+                ..
+            })) => {
+                speaking_since = Some(Instant::now());
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => break,
+            _ => {}
+        }
+        if speaking_since.is_some_and(|t| t.elapsed() >= Duration::from_millis(500)) {
+            speaking_since = None;
+            let interrupted = Instant::now();
+            session.assistant.send(Command::Interrupt);
+            session.assistant.send(Command::StopListening);
+            let mut last = session.player.played_samples();
+            let mut silent_at = interrupted;
+            while interrupted.elapsed() < Duration::from_millis(300) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let now = session.player.played_samples();
+                if now != last {
+                    silent_at = Instant::now();
+                    last = now;
+                }
+            }
+            silences.push(silent_at.duration_since(interrupted).as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(silences)
+}
+
+/// Peak resident memory (VmHWM) of a process, in MiB.
+fn peak_mib(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The LLM workers this process started.
+fn worker_pids() -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let parent = stat
+                .rsplit(") ")
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .to_string();
+            (stat.contains("(sotto-llm-work") && parent == me).then_some(pid)
+        })
+        .collect()
+}
+
+async fn measure() -> anyhow::Result<()> {
+    let store = ModelStore::open_default()?;
+    let questions = spoken(&store, &QUESTIONS)?;
+    let mut rows = Vec::new();
+    let mut worker_peak: f64 = 0.0;
+    for (name, mode) in [
+        ("push-to-talk", ListenMode::PushToTalk),
+        ("hands-free", ListenMode::HandsFree),
+    ] {
+        let (audio, spans) = programme(&questions);
+        let mut s = session(&store, mode, audio, &EngineChoice::default()).await?;
+        let timings = turns(&mut s, mode, &spans, &mut worker_peak).await;
+        eprintln!("bench: {name}: {} answered turns", timings.len());
+        rows.push(row(name, &timings));
+    }
+    let silences = barge_in(&store, &questions, 5).await?;
+
+    // Instant answers: the default intents, in a scratch intents file.
+    let intents_dir = std::env::temp_dir().join("sotto-bench-intents");
+    let _ = std::fs::remove_dir_all(&intents_dir);
+    let choice = EngineChoice {
+        intents: Some(intents_dir.join("intents.toml")),
+        ..EngineChoice::default()
+    };
+    let instant_questions = spoken(&store, &INSTANT_QUESTIONS)?;
+    let (audio, spans) = programme(&instant_questions);
+    let mut s = session(&store, ListenMode::PushToTalk, audio, &choice).await?;
+    let instant = turns(&mut s, ListenMode::PushToTalk, &spans, &mut worker_peak).await;
+    let instant_after_transcript: Vec<f64> = instant
+        .iter()
+        .filter(|t| t.first_token_ms.is_none())
+        .filter_map(|t| Some(t.first_audio_ms? - t.stt_final_ms?))
+        .collect();
+    let instant_row = row("push-to-talk, instant answers", &instant);
+    let app_peak = peak_mib("self").unwrap_or(f64::NAN);
+
+    println!(
+        "\n### Voice to voice: {} spoken questions per mode, default local models\n",
+        QUESTIONS.len()
+    );
+    println!("| mode | answered | v2v p50 | v2v p95 | speech end -> transcript | -> first token | -> first sentence | -> first audio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows.iter().chain(std::iter::once(&instant_row)) {
+        println!(
+            "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            r.mode,
+            r.turns,
+            r.v2v_p50,
+            r.v2v_p95,
+            r.stt_p50,
+            r.first_token_p50,
+            r.first_sentence_p50,
+            r.first_audio_p50
+        );
+    }
+    println!(
+        "\nBarge-in: the last output sample left {:.1} ms (p50) / {:.1} ms (max) after the interrupt \
+         command, over {} interrupts (the sink takes 10 ms blocks, as a sound card would).",
+        quantile(&silences, 0.5),
+        silences.iter().cloned().fold(0.0, f64::max),
+        silences.len()
+    );
+    println!(
+        "Instant answers: {} of {} questions answered without the LLM; transcript -> first audio {:.1} ms p50 / {:.1} ms max.",
+        instant_after_transcript.len(),
+        INSTANT_QUESTIONS.len(),
+        quantile(&instant_after_transcript, 0.5),
+        instant_after_transcript.iter().cloned().fold(0.0, f64::max)
+    );
+    println!("Peak memory: app {app_peak:.0} MiB, LLM worker {worker_peak:.0} MiB.");
+    println!(
+        "\n```json\n{}\n```",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "modes": rows, "instant": instant_row, "instant_after_transcript_ms": instant_after_transcript, "barge_in_ms": silences, "peak_app_mib": app_peak, "peak_worker_mib": worker_peak
+        }))?
+    );
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! `sotto run --input Q.wav` and `sotto converse Q1.wav Q2.wav ...`: full voice turns,
+//! headless. A virtual microphone speaks each question at real-time pace (silence
+//! between them, as a real one would hear), the next question only once the previous
+//! answer is over; the answers "play" into a WAV file at real-time pace; the events are
+//! the same typed events the UI gets, one JSON object per line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use sotto_audio::{AudioBuffer, ListenMode, Pace, Player};
+use sotto_core::assemble::{assemble, EngineChoice};
+use sotto_core::{Assistant, Command, Event, Memory, TurnOutcome, TurnSettings};
+use sotto_models::ModelStore;
+use sotto_store::turn_log::TurnLogs;
+
+/// How turns are opened and closed.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// The key goes down when a question starts and up when it ends.
+    Ptt,
+    /// Voice activity detection finds the questions.
+    Handsfree,
+}
+
+/// Options shared by `run` and `converse`.
+#[derive(Args)]
+pub struct TurnArgs {
+    /// Write the spoken answers here (default: play them on the speakers).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write every event here, one JSON object per line (default: stdout).
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Push-to-talk or hands-free.
+    #[arg(long, value_enum, default_value = "ptt")]
+    mode: Mode,
+    /// The local language model.
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    llm: String,
+    /// The voice.
+    #[arg(long, default_value = sotto_tts::piper::DEFAULT_PIPER_VOICE)]
+    voice: String,
+    /// Keep the conversation in the history database in this folder (the app's is
+    /// `~/.local/share/sotto/history`); by default a headless run keeps nothing.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Record each turn (input.wav, output.wav, turn.json) in a folder under this one.
+    #[arg(long)]
+    turn_logs: Option<PathBuf>,
+    /// How many turn logs to keep (the oldest go first).
+    #[arg(long, default_value_t = sotto_store::turn_log::DEFAULT_KEEP)]
+    keep_logs: usize,
+}
+
+/// `sotto run` options.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The spoken question (WAV, any rate).
+    #[arg(long)]
+    input: PathBuf,
+    /// Interrupt the answer this many milliseconds after the question starts.
+    #[arg(long)]
+    interrupt_at: Option<u64>,
+    #[command(flatten)]
+    turn: TurnArgs,
+}
+
+/// `sotto converse` options.
+#[derive(Args)]
+pub struct ConverseArgs {
+    /// The spoken questions, in order (WAV, any rate).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    turn: TurnArgs,
+}
+
+/// Runs `sotto run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    turns(vec![args.input], args.interrupt_at, args.turn)
+}
+
+/// Runs `sotto converse`.
+pub fn converse(args: ConverseArgs) -> anyhow::Result<ExitCode> {
+    turns(args.inputs, None, args.turn)
+}
+
+fn turns(
+    inputs: Vec<PathBuf>,
+    interrupt_at: Option<u64>,
+    args: TurnArgs,
+) -> anyhow::Result<ExitCode> {
+    let questions = inputs
+        .iter()
+        .map(|path| sotto_audio::wav::read(path).map_err(anyhow::Error::from))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(converse_turns(questions, interrupt_at, args))
+}
+
+/// The history (and turn logs) asked for on the command line.
+fn memory(args: &TurnArgs) -> anyhow::Result<Option<Memory>> {
+    let logs = args
+        .turn_logs
+        .as_ref()
+        .map(|dir| TurnLogs::new(dir.clone(), args.keep_logs));
+    let Some(dir) = &args.history else {
+        anyhow::ensure!(logs.is_none(), "--turn-logs needs --history");
+        return Ok(None);
+    };
+    let opened = sotto_store::Store::open(dir)?;
+    if let Some(moved) = &opened.moved_aside {
+        eprintln!("{moved}");
+    }
+    Ok(Some(Memory::new(Arc::new(opened.store), logs)))
+}
+
+fn duration_ms(audio: &AudioBuffer) -> u64 {
+    audio.samples.len() as u64 * 1000
+        / u64::from(audio.sample_rate.max(1))
+        / u64::from(audio.channels.max(1))
+}
+
+async fn converse_turns(
+    questions: Vec<AudioBuffer>,
+    interrupt_at: Option<u64>,
+    args: TurnArgs,
+) -> anyhow::Result<ExitCode> {
+    let store = ModelStore::open_default()?;
+    let mode = match args.mode {
+        Mode::Ptt => ListenMode::PushToTalk,
+        Mode::Handsfree => ListenMode::HandsFree,
+    };
+    let player = Arc::new(match &args.out {
+        Some(path) => Player::wav(path, 24_000, Pace::RealTime)?,
+        None => Player::speaker(None).context("use --out REPLY.wav to run without speakers")?,
+    });
+    let choice = EngineChoice {
+        llm_model: args.llm.clone(),
+        voice: args.voice.clone(),
+        intents: sotto_core::assemble::default_intents_path(),
+        ..EngineChoice::default()
+    };
+    let (mut engines, listener) = assemble(&store, &choice, mode, Arc::clone(&player)).await?;
+    engines.memory = memory(&args)?;
+    let (mic_tx, mic_rx) = mpsc::sync_channel(256);
+    let (say_tx, say_rx) = mpsc::channel();
+    let mic = sotto_audio::spawn_virtual_microphone(say_rx, mic_tx)?;
+    let settings = TurnSettings {
+        mode,
+        ..TurnSettings::default()
+    };
+    let (assistant, mut events) = Assistant::start(engines, settings, mic_rx, listener)?;
+    let mut out: Box<dyn Write + Send> = match &args.events {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+
+    let mut outcomes = Vec::new();
+    for question in questions {
+        let length = Duration::from_millis(duration_ms(&question));
+        if mode == ListenMode::PushToTalk {
+            assistant.send(Command::StartListening);
+        }
+        let asked = tokio::time::Instant::now();
+        say_tx
+            .send(question)
+            .context("the virtual microphone stopped")?;
+        let mut released = mode == ListenMode::HandsFree;
+        let mut interrupt = interrupt_at.map(|ms| asked + Duration::from_millis(ms));
+        let outcome = loop {
+            let release = (!released).then_some(asked + length);
+            let next = [release, interrupt].into_iter().flatten().min();
+            let wait = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                event = events.recv() => {
+                    let event = event.context("the assistant stopped")?;
+                    // Line by line, so the file can be followed while the turn runs.
+                    writeln!(out, "{}", serde_json::to_string(&event)?)?;
+                    out.flush()?;
+                    match event {
+                        Event::TurnFinished { outcome: TurnOutcome::NoSpeech, .. }
+                            if released && mode == ListenMode::PushToTalk =>
+                        {
+                            break TurnOutcome::NoSpeech;
+                        }
+                        Event::TurnFinished { outcome, .. } if outcome != TurnOutcome::NoSpeech => {
+                            break outcome;
+                        }
+                        _ => {}
+                    }
+                }
+                () = wait => {
+                    let now = tokio::time::Instant::now();
+                    if !released && now >= asked + length {
+                        released = true;
+                        assistant.send(Command::StopListening);
+                    }
+                    if interrupt.is_some_and(|at| now >= at) {
+                        interrupt = None;
+                        assistant.send(Command::Interrupt);
+                        // Interrupting opens listening (push-to-talk): the key goes up at once.
+                        assistant.send(Command::StopListening);
+                    }
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    // Let the events of the last turn's wrap-up through, then stop.
+    assistant.send(Command::Shutdown);
+    while let Ok(event) = events.recv().await {
+        writeln!(out, "{}", serde_json::to_string(&event)?)?;
+    }
+    out.flush()?;
+    drop(say_tx);
+    drop(assistant);
+    let _ = mic.join();
+    player.finish()?;
+    let answered = outcomes
+        .iter()
+        .filter(|o| matches!(o, TurnOutcome::Answered | TurnOutcome::Interrupted))
+        .count();
+    eprintln!("[{answered} of {} questions answered]", outcomes.len());
+    Ok(if answered == outcomes.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,167 @@
+//! Sotto's voice turn.
+//!
+//! [`Assistant::start`] wires the engines together and starts the orchestrator: one task
+//! that owns the turn state machine (the seven states of [`AssistantState`]) and emits
+//! every [`Event`]. Around it, each stage runs on its own thread or task:
+//!
+//! - the **ears** ([`ears`]): the listener over a microphone or a WAV file;
+//! - the **recogniser** ([`stt_worker`]): partial and final transcripts;
+//! - the **language model**: a streamed [`sotto_llm::Llm`] answer;
+//! - the **mouth** ([`mouth`]): the sentence pieces spoken and queued on the player.
+//!
+//! A turn's [`Timings`] are stamped on one monotonic clock, so the UI chart, the logs and
+//! the benchmarks read the same numbers.
+
+pub mod assemble;
+pub mod ears;
+pub mod embed;
+pub mod event;
+pub mod heard;
+pub mod intents;
+pub mod memory;
+pub mod mouth;
+mod orchestrator;
+pub mod settings;
+pub mod stt_worker;
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sotto_audio::{CaptureEvent, Listener, Player};
+use sotto_llm::Llm;
+use sotto_stt::WhisperStt;
+use sotto_tts::Tts;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+pub use event::{AssistantState, ErrorKind, Event, Timings, TurnOutcome};
+pub use memory::{Memory, TurnRecord};
+pub use orchestrator::{Command, TurnSettings};
+
+/// The engines a voice turn uses.
+pub struct Engines {
+    /// Speech to text.
+    pub stt: Arc<WhisperStt>,
+    /// The language model (local, cloud, or a fallback pair).
+    pub llm: Arc<dyn Llm>,
+    /// The voice.
+    pub voice: Box<dyn Tts>,
+    /// Where the answer is played.
+    pub player: Arc<Player>,
+    /// Instant answers, if enabled.
+    pub instant: Option<intents::InstantAnswers>,
+    /// Where turns are remembered (`None`: nothing is kept after the assistant stops).
+    pub memory: Option<memory::Memory>,
+}
+
+/// Why the assistant could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A worker thread could not be started.
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+}
+
+/// A running assistant.
+pub struct Assistant {
+    commands: mpsc::UnboundedSender<Command>,
+    /// Weak, so the event stream closes when the orchestrator stops.
+    events: broadcast::WeakSender<Event>,
+    origin: Instant,
+    task: JoinHandle<()>,
+}
+
+impl Assistant {
+    /// Starts the assistant listening to `input` (microphone or WAV events) through
+    /// `listener`. Returns it and a receiver that sees every event from the first.
+    pub fn start(
+        engines: Engines,
+        settings: TurnSettings,
+        input: std_mpsc::Receiver<CaptureEvent>,
+        listener: Listener,
+    ) -> Result<(Assistant, broadcast::Receiver<Event>), CoreError> {
+        let (events, first_receiver) = broadcast::channel(4096);
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (heard_tx, heard) = mpsc::unbounded_channel();
+        let (stt_tx, stt) = mpsc::unbounded_channel();
+        let (llm_tx, llm) = mpsc::unbounded_channel();
+        let (spoken_tx, spoken) = mpsc::unbounded_channel();
+        let (ears_tx, ears_rx) = std_mpsc::channel();
+        let (mouth_tx, mouth_rx) = std_mpsc::channel();
+        ears::spawn(input, listener, ears_rx, heard_tx)
+            .map_err(|e| CoreError::Thread("ears", e))?;
+        let stt_worker =
+            stt_worker::SttWorker::spawn(engines.stt, settings.partial_interval_ms, stt_tx)
+                .map_err(|e| CoreError::Thread("speech recognition", e))?;
+        let record = engines.memory.as_ref().is_some_and(|m| m.wants_audio());
+        mouth::spawn(
+            engines.voice,
+            Arc::clone(&engines.player),
+            settings.speed,
+            record,
+            mouth_rx,
+            spoken_tx,
+        )
+        .map_err(|e| CoreError::Thread("voice", e))?;
+        let origin = Instant::now();
+        let orchestrator = orchestrator::Orchestrator {
+            settings,
+            origin,
+            events: events.clone(),
+            ears: ears_tx,
+            stt: stt_worker,
+            mouth: mouth_tx,
+            player: engines.player,
+            llm: engines.llm,
+            instant: engines.instant,
+            memory: engines.memory,
+            llm_tx,
+            state: AssistantState::Idle,
+            state_turn: u64::MAX,
+            next_turn: 0,
+            turn: None,
+            history: Vec::new(),
+            source_ended: false,
+            last_sound: None,
+        };
+        let inputs = orchestrator::Inputs {
+            commands,
+            heard,
+            stt,
+            llm,
+            spoken,
+        };
+        let task = tokio::spawn(orchestrator.run(inputs));
+        Ok((
+            Assistant {
+                commands: commands_tx,
+                events: events.downgrade(),
+                origin,
+                task,
+            },
+            first_receiver,
+        ))
+    }
+
+    /// Sends a command; ignored once the assistant has stopped.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// A new receiver of events from now on (`None` once the assistant has stopped).
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Event>> {
+        self.events.upgrade().map(|sender| sender.subscribe())
+    }
+
+    /// Milliseconds on the assistant's clock (the clock of every event's times).
+    pub fn now_ms(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Waits until the assistant stops: after [`Command::Shutdown`], or when its audio
+    /// source has ended and the last turn is over.
+    pub async fn finished(self) {
+        let _ = self.task.await;
+    }
+}

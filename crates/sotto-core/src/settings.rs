@@ -1,0 +1,357 @@
+//! The user's settings: one TOML file, saved atomically (a crash mid-save leaves the old
+//! file whole), and read forgivingly: a field that cannot be read, or is out of range, is
+//! reset to its default and named in [`Loaded::reset`]; every other field is kept. A file
+//! that is not TOML at all is kept beside the new one, never silently replaced.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// How a turn is opened and closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export, export_to = "../../../ui/src/bindings/")]
+pub enum TalkMode {
+    /// Hold the hotkey while speaking.
+    PushToTalk,
+    /// Press once to start, once to stop (for desktops that cannot report key release).
+    Toggle,
+    /// Voice activity detection opens and closes turns.
+    HandsFree,
+}
+
+/// Everything the user can set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+#[ts(export, export_to = "../../../ui/src/bindings/")]
+pub struct Settings {
+    /// The microphone by name (`None`: the system default).
+    pub microphone: Option<String>,
+    /// The output device by name (`None`: the system default).
+    pub speaker: Option<String>,
+    /// Push-to-talk, toggle or hands-free.
+    pub mode: TalkMode,
+    /// The global hotkey, e.g. "Ctrl+Alt+Space".
+    pub hotkey: String,
+    /// Speech-to-text model id.
+    pub stt_model: String,
+    /// Local language model id.
+    pub llm_model: String,
+    /// Voice id (`piper-en_US-joe-medium`, `kokoro-82m-int8/af_heart`, ...).
+    pub voice: String,
+    /// Speaking rate, 0.5 to 2.
+    pub speed: f32,
+    /// The persona (system prompt).
+    pub persona: String,
+    /// Sampling temperature, 0 to 2 (0: always the likeliest word).
+    pub temperature: f32,
+    /// Nucleus sampling, 0 (exclusive) to 1.
+    pub top_p: f32,
+    /// The longest answer, in tokens (16 to 4096).
+    pub max_tokens: u32,
+    /// Never use a cloud provider.
+    pub offline: bool,
+    /// Record each turn's audio and transcript.
+    pub turn_logs: bool,
+    /// How many turn logs to keep (1 to 10000).
+    pub keep_turn_logs: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            microphone: None,
+            speaker: None,
+            mode: TalkMode::PushToTalk,
+            hotkey: "Ctrl+Alt+Space".into(),
+            stt_model: "whisper-tiny.en".into(),
+            llm_model: "smollm2-135m-instruct".into(),
+            voice: sotto_tts::piper::DEFAULT_PIPER_VOICE.into(),
+            speed: 1.0,
+            persona: "You are a helpful assistant.".into(),
+            temperature: 0.2,
+            top_p: 0.95,
+            max_tokens: 160,
+            offline: false,
+            turn_logs: false,
+            keep_turn_logs: sotto_store::turn_log::DEFAULT_KEEP as u32,
+        }
+    }
+}
+
+/// Settings as read from disk, and what had to be reset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The settings to use.
+    pub settings: Settings,
+    /// One line per field reset to its default (or ignored), for the user.
+    pub reset: Vec<String>,
+}
+
+/// Why settings could not be saved.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot save settings to {path}: {reason}")]
+pub struct SaveError {
+    /// The settings file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+impl Settings {
+    /// `<config dir>/sotto/settings.toml`.
+    pub fn default_path() -> Option<PathBuf> {
+        dirs::config_dir().map(|d| d.join("sotto").join("settings.toml"))
+    }
+
+    /// Reads `path`; a missing file gives the defaults with nothing to report.
+    pub fn load(path: &Path) -> Loaded {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Loaded {
+                    settings: Settings::default(),
+                    reset: Vec::new(),
+                }
+            }
+            Err(e) => {
+                return Loaded {
+                    settings: Settings::default(),
+                    reset: vec![format!(
+                        "could not read {} ({e}): using the defaults",
+                        path.display()
+                    )],
+                }
+            }
+        };
+        match text.parse::<toml::Table>() {
+            Ok(table) => Settings::from_table(table),
+            Err(e) => {
+                let kept = keep_aside(path);
+                Loaded {
+                    settings: Settings::default(),
+                    reset: vec![format!(
+                        "the settings file is not valid TOML ({}); every setting was reset{kept}",
+                        e.message()
+                    )],
+                }
+            }
+        }
+    }
+
+    /// Takes every field of `table` that reads as its type and is in range.
+    fn from_table(table: toml::Table) -> Loaded {
+        let mut accepted = match toml::Table::try_from(Settings::default()) {
+            Ok(defaults) => defaults,
+            Err(_) => toml::Table::new(),
+        };
+        let mut reset = Vec::new();
+        for (key, value) in table {
+            if !accepted.contains_key(&key) && !OPTIONAL_FIELDS.contains(&key.as_str()) {
+                reset.push(format!("ignored the unknown setting `{key}`"));
+                continue;
+            }
+            let mut candidate = accepted.clone();
+            candidate.insert(key.clone(), value.clone());
+            match candidate.try_into::<Settings>() {
+                Ok(settings) => match settings.out_of_range(&key) {
+                    None => {
+                        accepted.insert(key, value);
+                    }
+                    Some(why) => reset.push(format!("`{key}` {why}: reset to the default")),
+                },
+                Err(e) => reset.push(format!(
+                    "`{key}` could not be read ({}): reset to the default",
+                    e.message()
+                )),
+            }
+        }
+        let settings = accepted.try_into::<Settings>().unwrap_or_default();
+        Loaded { settings, reset }
+    }
+
+    /// Why field `key` is out of range, if it is.
+    fn out_of_range(&self, key: &str) -> Option<String> {
+        let within = |v: f32, lo: f32, hi: f32| v.is_finite() && v >= lo && v <= hi;
+        match key {
+            "speed" if !within(self.speed, 0.5, 2.0) => Some("must be between 0.5 and 2".into()),
+            "temperature" if !within(self.temperature, 0.0, 2.0) => {
+                Some("must be between 0 and 2".into())
+            }
+            "top_p" if !within(self.top_p, 0.0, 1.0) || self.top_p == 0.0 => {
+                Some("must be above 0 and at most 1".into())
+            }
+            "max_tokens" if !(16..=4096).contains(&self.max_tokens) => {
+                Some("must be between 16 and 4096".into())
+            }
+            "keep_turn_logs" if !(1..=10_000).contains(&self.keep_turn_logs) => {
+                Some("must be between 1 and 10000".into())
+            }
+            "hotkey" if self.hotkey.trim().is_empty() => Some("is empty".into()),
+            _ => None,
+        }
+    }
+
+    /// Every problem with these settings (what [`Settings::load`] would reset).
+    pub fn problems(&self) -> Vec<String> {
+        let Ok(table) = toml::Table::try_from(self) else {
+            return vec!["the settings cannot be written as TOML".into()];
+        };
+        table
+            .keys()
+            .filter_map(|key| self.out_of_range(key).map(|why| format!("`{key}` {why}")))
+            .collect()
+    }
+
+    /// Writes the settings to `path` atomically: a temporary file beside it, flushed to
+    /// disk, then renamed over it.
+    pub fn save(&self, path: &Path) -> Result<(), SaveError> {
+        let fail = |reason: String| SaveError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = toml::to_string_pretty(self).map_err(|e| fail(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        }
+        let temporary = path.with_extension("toml.saving");
+        let written = (|| {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(b"# Sotto's settings. Edit here or in the app.\n")?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)
+        })();
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            fail(e.to_string())
+        })
+    }
+}
+
+/// Fields that may be absent from the defaults' table (TOML has no null).
+const OPTIONAL_FIELDS: [&str; 2] = ["microphone", "speaker"];
+
+/// Copies an unreadable settings file to `<name>.broken-<time>`; says where, for the user.
+fn keep_aside(path: &Path) -> String {
+    let name = path.file_name().map_or_else(
+        || "settings.toml".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let copy = path.with_file_name(format!("{name}.broken-{}", sotto_store::unix_ms()));
+    match std::fs::copy(path, &copy) {
+        Ok(_) => format!("; the old file is kept at {}", copy.display()),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_missing_file_gives_the_defaults_and_a_saved_file_reads_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sub").join("settings.toml");
+        let loaded = Settings::load(&path);
+        assert_eq!(loaded.settings, Settings::default());
+        assert!(loaded.reset.is_empty());
+
+        let mine = Settings {
+            microphone: Some("USB Mic".into()),
+            mode: TalkMode::Toggle,
+            persona: "You are terse.".into(),
+            temperature: 0.0,
+            turn_logs: true,
+            ..Settings::default()
+        };
+        mine.save(&path).expect("saved");
+        let again = Settings::load(&path);
+        assert_eq!(again.settings, mine);
+        assert!(again.reset.is_empty(), "{:?}", again.reset);
+        let names: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["settings.toml"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_broken_field_is_reset_and_every_valid_one_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(
+            dir.path(),
+            r#"
+mode = "hands_free"
+temperature = "warm"
+speed = 7.5
+persona = "You are a pirate."
+max_tokens = 300
+colour = "blue"
+microphone = "Headset"
+"#,
+        );
+        let loaded = Settings::load(&path);
+        let s = &loaded.settings;
+        assert_eq!(s.mode, TalkMode::HandsFree);
+        assert_eq!(s.persona, "You are a pirate.");
+        assert_eq!(s.max_tokens, 300);
+        assert_eq!(s.microphone.as_deref(), Some("Headset"));
+        assert_eq!(s.temperature, Settings::default().temperature);
+        assert_eq!(s.speed, 1.0);
+        let all = loaded.reset.join("\n");
+        assert_eq!(loaded.reset.len(), 3, "{all}");
+        assert!(all.contains("`temperature` could not be read"), "{all}");
+        assert!(all.contains("`speed` must be between 0.5 and 2"), "{all}");
+        assert!(all.contains("unknown setting `colour`"), "{all}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_kept_aside_and_the_defaults_used() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(dir.path(), "mode = [unclosed\n\u{0}garbage");
+        let loaded = Settings::load(&path);
+        assert_eq!(loaded.settings, Settings::default());
+        assert_eq!(loaded.reset.len(), 1);
+        assert!(
+            loaded.reset[0].contains("not valid TOML"),
+            "{:?}",
+            loaded.reset
+        );
+        let kept = std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("settings.toml.broken-")
+            })
+            .expect("the broken file is kept");
+        assert!(loaded.reset[0].contains(&kept.path().display().to_string()));
+        assert_eq!(
+            std::fs::read_to_string(kept.path()).expect("read"),
+            "mode = [unclosed\n\u{0}garbage"
+        );
+    }
+
+    #[test]
+    fn problems_name_out_of_range_fields() {
+        let bad = Settings {
+            top_p: 0.0,
+            max_tokens: 5,
+            ..Settings::default()
+        };
+        let problems = bad.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(Settings::default().problems().is_empty());
+    }
+}

@@ -1,0 +1,136 @@
+//! Speech recognition on its own thread: partial transcripts while the user speaks, the
+//! final one when they stop. A partial still running when the final is asked for is
+//! abandoned, so the final never waits for it.
+
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use sotto_stt::{CancelFlag, SttError, Transcript, WhisperStt, SAMPLE_RATE};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Work for the recogniser.
+#[derive(Debug)]
+pub enum SttJob {
+    /// More audio of the open utterance.
+    Audio(Vec<f32>),
+    /// The utterance is complete: transcribe all of it (the `u64` is the turn).
+    Final(u64, Vec<f32>),
+    /// Forget the open utterance.
+    Reset,
+}
+
+/// What the recogniser produced.
+#[derive(Debug)]
+pub enum SttReply {
+    /// The words so far.
+    Partial(String),
+    /// The final transcript of turn `.0`.
+    Final(u64, Result<Transcript, SttError>),
+}
+
+/// The recogniser's handle: send jobs, and abandon a running partial.
+pub struct SttWorker {
+    jobs: std::sync::mpsc::Sender<SttJob>,
+    running_partial: Arc<Mutex<Option<CancelFlag>>>,
+    _thread: JoinHandle<()>,
+}
+
+impl SttWorker {
+    /// Starts the recogniser; partials every `interval_ms` of new audio (0: none).
+    pub fn spawn(
+        stt: Arc<WhisperStt>,
+        interval_ms: u32,
+        out: UnboundedSender<SttReply>,
+    ) -> std::io::Result<SttWorker> {
+        let (jobs, rx) = std::sync::mpsc::channel();
+        let running_partial = Arc::new(Mutex::new(None));
+        let running = Arc::clone(&running_partial);
+        let thread = std::thread::Builder::new()
+            .name("sotto-stt".into())
+            .spawn(move || run(&stt, interval_ms, &rx, &out, &running))?;
+        Ok(SttWorker {
+            jobs,
+            running_partial,
+            _thread: thread,
+        })
+    }
+
+    /// Queues a job. A final abandons the partial that may be running.
+    pub fn send(&self, job: SttJob) {
+        if matches!(job, SttJob::Final(..) | SttJob::Reset) {
+            if let Ok(running) = self.running_partial.lock() {
+                if let Some(flag) = running.as_ref() {
+                    flag.cancel();
+                }
+            }
+        }
+        let _ = self.jobs.send(job);
+    }
+}
+
+fn run(
+    stt: &WhisperStt,
+    interval_ms: u32,
+    jobs: &Receiver<SttJob>,
+    out: &UnboundedSender<SttReply>,
+    running: &Mutex<Option<CancelFlag>>,
+) {
+    let interval = interval_ms as usize * SAMPLE_RATE as usize / 1000;
+    let mut audio: Vec<f32> = Vec::new();
+    let mut next_partial = interval;
+    let mut last_partial = String::new();
+    loop {
+        // Block for the next job, then take every job already waiting: a final must not
+        // queue behind partials of audio it already covers.
+        let Ok(first) = jobs.recv() else { return };
+        let mut pending = vec![first];
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => pending.push(job),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        let mut finals = Vec::new();
+        for job in pending {
+            match job {
+                SttJob::Audio(samples) => audio.extend_from_slice(&samples),
+                SttJob::Final(turn, all) => finals.push((turn, all)),
+                SttJob::Reset => {
+                    audio.clear();
+                    next_partial = interval;
+                    last_partial.clear();
+                }
+            }
+        }
+        for (turn, all) in finals {
+            let result = stt.transcribe(&all, &CancelFlag::default());
+            if out.send(SttReply::Final(turn, result)).is_err() {
+                return;
+            }
+            audio.clear();
+            next_partial = interval;
+            last_partial.clear();
+        }
+        if interval > 0 && audio.len() >= next_partial {
+            next_partial = audio.len() + interval;
+            let flag = CancelFlag::default();
+            if let Ok(mut r) = running.lock() {
+                *r = Some(flag.clone());
+            }
+            let result = stt.transcribe(&audio, &flag);
+            if let Ok(mut r) = running.lock() {
+                *r = None;
+            }
+            if let Ok(transcript) = result {
+                if !transcript.text.is_empty() && transcript.text != last_partial {
+                    last_partial = transcript.text.clone();
+                    if out.send(SttReply::Partial(transcript.text)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The providers Sotto knows by name: where each lives, which wire format it speaks, its
+//! default model, and where its key comes from.
+
+use std::sync::Arc;
+
+use crate::anthropic::Anthropic;
+use crate::gemini::Gemini;
+use crate::http::{ApiKey, CloudConfig, HttpClient};
+use crate::keys::{KeyError, KeyStore};
+use crate::openai::OpenAiCompatible;
+use crate::Llm;
+
+/// The id of the local model provider.
+pub const LOCAL: &str = "local";
+
+/// The streaming protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wire {
+    /// OpenAI Chat Completions.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini.
+    Gemini,
+}
+
+/// A provider Sotto can be pointed at by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// The id used in settings and on the command line (`openai`, `groq`, ...).
+    pub id: &'static str,
+    /// The name the user sees.
+    pub name: &'static str,
+    /// The protocol.
+    pub wire: Wire,
+    /// The API's base URL.
+    pub base_url: &'static str,
+    /// The model asked for unless the user picks another.
+    pub model: &'static str,
+    /// True if the provider needs an API key.
+    pub needs_key: bool,
+    /// The environment variable its own tools read the key from, accepted as an
+    /// alternative to the keychain.
+    pub key_env: Option<&'static str>,
+}
+
+/// Every cloud (or local-server) provider Sotto knows.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        id: "openai",
+        name: "OpenAI",
+        wire: Wire::OpenAi,
+        base_url: "https://api.openai.com/v1",
+        model: "gpt-4o-mini",
+        needs_key: true,
+        key_env: Some("OPENAI_API_KEY"),
+    },
+    Preset {
+        id: "anthropic",
+        name: "Anthropic",
+        wire: Wire::Anthropic,
+        base_url: "https://api.anthropic.com",
+        model: "claude-3-5-haiku-latest",
+        needs_key: true,
+        key_env: Some("ANTHROPIC_API_KEY"),
+    },
+    Preset {
+        id: "gemini",
+        name: "Google Gemini",
+        wire: Wire::Gemini,
+        base_url: "https://generativelanguage.googleapis.com",
+        model: "gemini-2.0-flash",
+        needs_key: true,
+        key_env: Some("GEMINI_API_KEY"),
+    },
+    Preset {
+        id: "openrouter",
+        name: "OpenRouter",
+        wire: Wire::OpenAi,
+        base_url: "https://openrouter.ai/api/v1",
+        model: "openai/gpt-4o-mini",
+        needs_key: true,
+        key_env: Some("OPENROUTER_API_KEY"),
+    },
+    Preset {
+        id: "groq",
+        name: "Groq",
+        wire: Wire::OpenAi,
+        base_url: "https://api.groq.com/openai/v1",
+        model: "llama-3.1-8b-instant",
+        needs_key: true,
+        key_env: Some("GROQ_API_KEY"),
+    },
+    Preset {
+        id: "deepseek",
+        name: "DeepSeek",
+        wire: Wire::OpenAi,
+        base_url: "https://api.deepseek.com/v1",
+        model: "deepseek-chat",
+        needs_key: true,
+        key_env: Some("DEEPSEEK_API_KEY"),
+    },
+    Preset {
+        id: "ollama",
+        name: "Ollama",
+        wire: Wire::OpenAi,
+        base_url: "http://localhost:11434/v1",
+        model: "llama3.2",
+        needs_key: false,
+        key_env: None,
+    },
+    Preset {
+        id: "lmstudio",
+        name: "LM Studio",
+        wire: Wire::OpenAi,
+        base_url: "http://localhost:1234/v1",
+        model: "default",
+        needs_key: false,
+        key_env: None,
+    },
+    Preset {
+        id: "vllm",
+        name: "vLLM",
+        wire: Wire::OpenAi,
+        base_url: "http://localhost:8000/v1",
+        model: "default",
+        needs_key: false,
+        key_env: None,
+    },
+];
+
+/// The preset with this id.
+pub fn preset(id: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.id == id)
+}
+
+/// Every provider id, the local one first, for help texts and pickers.
+pub fn ids() -> Vec<&'static str> {
+    std::iter::once(LOCAL)
+        .chain(PRESETS.iter().map(|p| p.id))
+        .collect()
+}
+
+/// Where a provider's key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// The system keychain.
+    Keychain,
+    /// The provider's usual environment variable.
+    Environment,
+}
+
+/// The key for `preset`: the keychain's, else the provider's environment variable.
+/// A keychain that cannot be reached is an error only when no environment key exists.
+pub fn find_key(preset: &Preset, keys: &KeyStore) -> Result<Option<(ApiKey, KeySource)>, KeyError> {
+    if !preset.needs_key {
+        return Ok(None);
+    }
+    let from_env = preset
+        .key_env
+        .and_then(|name| std::env::var(name).ok())
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| (ApiKey::new(k.trim()), KeySource::Environment));
+    match keys.get(preset.id) {
+        Ok(Some(key)) => Ok(Some((key, KeySource::Keychain))),
+        Ok(None) => Ok(from_env),
+        Err(e) => from_env.map(Some).ok_or(e),
+    }
+}
+
+/// The provider for `preset`, with the user's base URL and model when given.
+pub fn cloud_provider(
+    preset: &Preset,
+    base_url: Option<&str>,
+    model: Option<&str>,
+    key: Option<ApiKey>,
+    http: HttpClient,
+) -> Arc<dyn Llm> {
+    let config = CloudConfig {
+        name: preset.name.to_string(),
+        base_url: base_url.unwrap_or(preset.base_url).to_string(),
+        model: model.unwrap_or(preset.model).to_string(),
+        api_key: key,
+    };
+    match preset.wire {
+        Wire::OpenAi => Arc::new(OpenAiCompatible::new(config, http)),
+        Wire::Anthropic => Arc::new(Anthropic::new(config, http)),
+        Wire::Gemini => Arc::new(Gemini::new(config, http)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_lowercase() {
+        let ids = ids();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len());
+        assert!(ids
+            .iter()
+            .all(|id| id.chars().all(|c| c.is_ascii_lowercase())));
+    }
+
+    #[test]
+    fn servers_on_this_machine_need_no_key_and_clouds_do() {
+        for p in PRESETS {
+            let local = crate::openai::is_loopback(p.base_url);
+            assert_eq!(p.needs_key, !local, "{}", p.id);
+            assert_eq!(p.needs_key, p.key_env.is_some(), "{}", p.id);
+        }
+    }
+}

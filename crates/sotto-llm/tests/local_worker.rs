@@ -1,0 +1,252 @@
+//! The local provider with the real `sotto-llm-worker` and SmolLM2-135M: streaming,
+//! cancellation, a worker killed mid-answer, damaged model files, prefix reuse, and the
+//! worker surviving bad requests.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sotto_llm::local::{find_worker, LocalConfig, LocalLlm};
+use sotto_llm::{CancellationToken, Chunk, FinishReason, Llm, LlmError, Message, Role};
+use sotto_models::ModelStore;
+use support::{drain, error_of, question, text_of};
+
+fn smollm2() -> PathBuf {
+    ModelStore::open_default()
+        .expect("models folder")
+        .require("smollm2-135m-instruct")
+        .expect("SmolLM2 is installed (cargo xtask models)")
+        .main_file()
+        .to_path_buf()
+}
+
+fn local(model: PathBuf) -> LocalLlm {
+    let mut config = LocalConfig::new(model).expect("the worker binary is built");
+    config.n_ctx = 2048;
+    config.threads = Some(2);
+    LocalLlm::new(config)
+}
+
+#[tokio::test]
+async fn the_local_model_streams_an_answer_token_by_token() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    let chunks = drain(llm.chat(
+        question("What is the capital of France?"),
+        CancellationToken::new(),
+    ))
+    .await;
+    let text = text_of(&chunks);
+    assert!(text.contains("Paris"), "{text:?}");
+    let pieces = chunks
+        .iter()
+        .filter(|c| matches!(c, Ok(Chunk::Text(_))))
+        .count();
+    assert!(pieces >= 3, "the answer came in {pieces} pieces");
+    let Some(Ok(Chunk::Done(finish))) = chunks.last() else {
+        panic!("{chunks:?}");
+    };
+    assert_eq!(finish.provider, "local");
+    assert!(matches!(
+        finish.reason,
+        FinishReason::Stop | FinishReason::Length
+    ));
+    let usage = finish.usage.expect("usage");
+    assert!(usage.prompt_tokens > 10, "{usage:?}");
+    assert!(usage.completion_tokens as usize >= pieces, "{usage:?}");
+}
+
+#[tokio::test]
+async fn cancelling_mid_answer_stops_generation_within_100_ms() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    llm.start().await.expect("worker starts");
+    let mut request = question("Tell me a long story about a dragon who learns to sing.");
+    request.sampling.max_tokens = 400;
+    let cancel = CancellationToken::new();
+    let mut answer = llm.chat(request, cancel.clone());
+    let mut pieces = 0;
+    while pieces < 5 {
+        match answer.next().await {
+            Some(Ok(Chunk::Text(_))) => pieces += 1,
+            other => panic!("before cancelling: {other:?}"),
+        }
+    }
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let rest = drain(answer).await;
+    let stopped_after = cancelled_at.elapsed();
+    let Some(Ok(Chunk::Done(finish))) = rest.last() else {
+        panic!("{rest:?}");
+    };
+    assert_eq!(finish.reason, FinishReason::Cancelled);
+    assert!(
+        stopped_after < Duration::from_millis(100),
+        "stopped {stopped_after:?} after cancel"
+    );
+    let generated = finish.usage.expect("usage").completion_tokens;
+    assert!(
+        generated < 60,
+        "{generated} tokens generated despite the cancel"
+    );
+
+    // The worker is free again at once.
+    let chunks = drain(llm.chat(question("Say hi."), CancellationToken::new())).await;
+    assert!(!text_of(&chunks).is_empty(), "{chunks:?}");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_answer_is_a_clear_error_and_the_next_request_works() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    llm.start().await.expect("worker starts");
+    let first_pid = llm.worker_pid().await.expect("pid");
+    let mut request = question("Describe the ocean in detail.");
+    request.sampling.max_tokens = 300;
+    let mut answer = llm.chat(request, CancellationToken::new());
+    match answer.next().await {
+        Some(Ok(Chunk::Text(_))) => {}
+        other => panic!("{other:?}"),
+    }
+    let killed = Command::new("kill")
+        .args(["-9", &first_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let rest = drain(answer).await;
+    let error = error_of(&rest).expect("an error after the kill");
+    let LlmError::Worker(message) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(message.contains("stopped unexpectedly"), "{message}");
+    assert!(!rest.iter().any(|c| matches!(c, Ok(Chunk::Done(_)))));
+
+    let chunks = drain(llm.chat(
+        question("What is the capital of France?"),
+        CancellationToken::new(),
+    ))
+    .await;
+    assert!(text_of(&chunks).contains("Paris"), "{chunks:?}");
+    let second_pid = llm.worker_pid().await.expect("pid");
+    assert_ne!(first_pid, second_pid, "a fresh worker answered");
+}
+
+#[tokio::test]
+async fn damaged_or_missing_model_files_are_clear_errors() {
+    let _serial = support::one_worker_at_a_time().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"<html>404 Not Found</html>").expect("write");
+    let error = local(junk).start().await.expect_err("junk must be refused");
+    let message = error.to_string();
+    assert!(message.contains("not a usable GGUF model"), "{message}");
+    assert!(message.contains("sotto models fetch"), "{message}");
+
+    // A real model cut short, as an interrupted copy leaves it: the header is fine, the
+    // tensors are missing.
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(smollm2()).expect("read model");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
+    let error = local(truncated).start().await.expect_err("truncated model");
+    let message = error.to_string();
+    assert!(message.contains("sotto models fetch"), "{message}");
+
+    let missing = dir.path().join("missing.gguf");
+    let llm = local(missing);
+    let chunks = drain(llm.chat(question("Hi"), CancellationToken::new())).await;
+    let message = error_of(&chunks).expect("error").to_string();
+    assert!(message.contains("is missing"), "{message}");
+}
+
+#[tokio::test]
+async fn a_follow_up_reuses_the_cached_conversation_prefix() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    let mut request = question("Name a fruit that is yellow.");
+    let (first, finish) = llm
+        .chat(request.clone(), CancellationToken::new())
+        .collect()
+        .await
+        .expect("first answer");
+    let first_usage = finish.usage.expect("usage");
+    request.messages.push(Message {
+        role: Role::Assistant,
+        content: first,
+    });
+    request.messages.push(Message {
+        role: Role::User,
+        content: "And one that is red?".into(),
+    });
+    let (_, finish) = llm
+        .chat(request, CancellationToken::new())
+        .collect()
+        .await
+        .expect("second answer");
+    let usage = finish.usage.expect("usage");
+    assert!(
+        usage.cached_tokens >= first_usage.prompt_tokens,
+        "turn 2 re-read the history: {usage:?} after {first_usage:?}"
+    );
+    assert!(usage.prompt_tokens > usage.cached_tokens);
+}
+
+/// The worker itself, spoken to line by line.
+#[test]
+fn the_worker_survives_bad_requests_and_exits_when_stdin_closes() {
+    let mut child = Command::new(find_worker().expect("worker"))
+        .arg("--model")
+        .arg(smollm2())
+        .args(["--ctx", "1024", "--threads", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next = || -> serde_json::Value {
+        let line = lines.next().expect("a line").expect("read");
+        serde_json::from_str(&line).expect("JSON event")
+    };
+    assert_eq!(next()["type"], "ready");
+
+    writeln!(stdin, "this is not json").expect("write");
+    let event = next();
+    assert_eq!(event["type"], "error", "{event}");
+
+    writeln!(stdin, r#"{{"type":"chat","id":"bad"}}"#).expect("write");
+    let event = next();
+    assert_eq!(event["type"], "error", "{event}");
+    assert_eq!(event["id"], "bad", "{event}");
+
+    let chat = serde_json::json!({"type": "chat", "id": "ok",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "temperature": 0.0, "top_p": 1.0, "max_tokens": 8, "stop": []});
+    writeln!(stdin, "{chat}").expect("write");
+    let mut tokens = 0;
+    loop {
+        let event = next();
+        assert_eq!(event["id"], "ok", "{event}");
+        match event["type"].as_str() {
+            Some("token") => tokens += 1,
+            Some("done") => break,
+            other => panic!("{other:?}: {event}"),
+        }
+    }
+    assert!(tokens > 0);
+
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker outlived its stdin");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

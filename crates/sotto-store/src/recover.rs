@@ -1,0 +1,184 @@
+//! Opening with a check: a database that sled cannot open, that panics sled, or that holds
+//! records that do not read back is damaged. Its folder is moved aside (never deleted) and
+//! what could still be read is carried over.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+use crate::history::{StoredConversation, CONVERSATIONS, TURNS};
+
+/// A damaged history that was moved aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedAside {
+    /// Where the history was (and a fresh one now is).
+    pub from: PathBuf,
+    /// Where the damaged copy now is.
+    pub to: PathBuf,
+    /// What was wrong.
+    pub reason: String,
+    /// Records carried over to the fresh history.
+    pub kept: usize,
+    /// Records that could not be read (at least this many).
+    pub lost: usize,
+}
+
+impl fmt::Display for MovedAside {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Your conversation history was damaged ({}). Sotto moved it to {} and started a \
+             fresh one with the {} records it could still read",
+            self.reason,
+            self.to.display(),
+            self.kept
+        )?;
+        if self.lost > 0 {
+            write!(f, "; {} could not be read", self.lost)?;
+        }
+        write!(f, ". Nothing was deleted.")
+    }
+}
+
+/// Records that read back, by tree; and how many did not.
+pub(crate) struct Salvage {
+    pub(crate) records: Vec<(&'static str, sled::IVec, sled::IVec)>,
+    pub(crate) unreadable: usize,
+}
+
+pub(crate) enum Checked {
+    Healthy(sled::Db),
+    Damaged { salvage: Salvage, reason: String },
+}
+
+/// Opens `path` as sled would, with no check.
+pub(crate) fn open_plain(path: &Path) -> Result<sled::Db, StoreError> {
+    match catch_unwind(|| sled::Config::new().path(path).open()) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(open_error(path, &e)),
+        Err(_) => Err(StoreError::Open {
+            path: path.to_path_buf(),
+            reason: "the database engine failed while opening it".into(),
+        }),
+    }
+}
+
+/// Opens `path` and reads every record back.
+pub(crate) fn open_checked(path: &Path) -> Result<Checked, StoreError> {
+    let db = match catch_unwind(|| sled::Config::new().path(path).open()) {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) if is_damage(&e) => {
+            return Ok(Checked::Damaged {
+                salvage: Salvage {
+                    records: Vec::new(),
+                    unreadable: 1,
+                },
+                reason: e.to_string(),
+            })
+        }
+        Ok(Err(e)) => return Err(open_error(path, &e)),
+        Err(_) => {
+            return Ok(Checked::Damaged {
+                salvage: Salvage {
+                    records: Vec::new(),
+                    unreadable: 1,
+                },
+                reason: "the database engine could not read it".into(),
+            })
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| scan(&db))) {
+        Ok(Ok(salvage)) if salvage.unreadable == 0 => Ok(Checked::Healthy(db)),
+        Ok(Ok(salvage)) => Ok(Checked::Damaged {
+            reason: format!("{} records could not be read", salvage.unreadable),
+            salvage,
+        }),
+        Ok(Err(reason)) => Ok(Checked::Damaged {
+            salvage: Salvage {
+                records: Vec::new(),
+                unreadable: 1,
+            },
+            reason,
+        }),
+        Err(_) => Ok(Checked::Damaged {
+            salvage: Salvage {
+                records: Vec::new(),
+                unreadable: 1,
+            },
+            reason: "the database engine failed while reading it".into(),
+        }),
+    }
+}
+
+/// Reads every record; a record with a wrong key or a value that is not what we wrote
+/// counts as unreadable. Stops a tree at the first read error (sled cannot go past it).
+fn scan(db: &sled::Db) -> Result<Salvage, String> {
+    let mut salvage = Salvage {
+        records: Vec::new(),
+        unreadable: 0,
+    };
+    for name in [CONVERSATIONS, TURNS] {
+        let tree = db.open_tree(name).map_err(|e| e.to_string())?;
+        let key_len = if name == CONVERSATIONS { 8 } else { 16 };
+        for entry in tree.iter() {
+            let Ok((key, value)) = entry else {
+                salvage.unreadable += 1;
+                break;
+            };
+            let readable = key.len() == key_len
+                && if name == CONVERSATIONS {
+                    serde_json::from_slice::<StoredConversation>(&value).is_ok()
+                } else {
+                    serde_json::from_slice::<serde_json::Value>(&value).is_ok()
+                };
+            if readable {
+                salvage.records.push((name, key, value));
+            } else {
+                salvage.unreadable += 1;
+            }
+        }
+    }
+    Ok(salvage)
+}
+
+/// Moves `path` to a sibling `<name>.damaged-<unix ms>`; returns the new place.
+pub(crate) fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "history".into(), |n| n.to_string_lossy().into_owned());
+    let to = path.with_file_name(format!("{name}.damaged-{}", crate::unix_ms()));
+    std::fs::rename(path, &to).map_err(|e| StoreError::MoveAside {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(to)
+}
+
+/// Damage, as opposed to a database that is busy or not allowed to be opened.
+fn is_damage(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Corruption { .. }
+        | sled::Error::Unsupported(_)
+        | sled::Error::ReportableBug(_) => true,
+        sled::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+        ),
+        _ => false,
+    }
+}
+
+fn open_error(path: &Path, e: &sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::InUse {
+                path: path.to_path_buf(),
+            }
+        }
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,521 @@
+//! From streamed LLM text to speakable pieces.
+//!
+//! [`SentenceSplitter`] takes text deltas as they arrive and hands back pieces to speak:
+//! whole sentences, except that the first piece may be released at a clause (a comma
+//! after a few words) so the voice can start sooner. It knows abbreviations, initials,
+//! decimals, numbered lists and code fences; [`speakable`] strips what should never be
+//! read aloud (markdown marks, backticks, emoji, URLs' paths).
+
+/// How eagerly to release pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitConfig {
+    /// The first piece may end at a comma, semicolon, colon or dash once it has this many
+    /// words (0: only at sentence ends).
+    pub first_clause_words: usize,
+    /// A piece without any boundary is cut at a space after this many bytes.
+    pub max_len: usize,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            first_clause_words: 4,
+            max_len: 280,
+        }
+    }
+}
+
+/// Words after which a period does not end the sentence.
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "gen", "lt", "col", "capt", "rev",
+    "hon",
+];
+
+/// Abbreviations that end a sentence only when a capitalised word follows.
+const ABBREVIATIONS: &[&str] = &[
+    "etc", "vs", "approx", "no", "fig", "inc", "ltd", "co", "corp", "dept", "est", "min", "max",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "e.g",
+    "i.e", "a.m", "p.m", "u.s", "u.k", "cf", "al",
+];
+
+/// Splits streamed text into speakable pieces.
+#[derive(Debug, Clone, Default)]
+pub struct SentenceSplitter {
+    config: SplitConfig,
+    buffer: String,
+    in_code: bool,
+    released: usize,
+}
+
+impl SentenceSplitter {
+    /// A splitter with these settings.
+    pub fn new(config: SplitConfig) -> SentenceSplitter {
+        SentenceSplitter {
+            config,
+            ..SentenceSplitter::default()
+        }
+    }
+
+    /// Adds a delta of streamed text; returns the pieces it completed, cleaned for speech.
+    pub fn push(&mut self, delta: &str) -> Vec<String> {
+        self.buffer.push_str(delta);
+        self.drain(false)
+    }
+
+    /// The text is complete: returns what is left.
+    pub fn finish(&mut self) -> Vec<String> {
+        let pieces = self.drain(true);
+        self.in_code = false;
+        pieces
+    }
+
+    /// Forgets everything buffered (the answer was interrupted).
+    pub fn clear(&mut self) {
+        self.buffer.clear();
+        self.in_code = false;
+        self.released = 0;
+    }
+
+    fn drain(&mut self, at_end: bool) -> Vec<String> {
+        let mut pieces = Vec::new();
+        loop {
+            if self.in_code {
+                match self.buffer.find("```") {
+                    Some(end) => {
+                        // Drop the code and the rest of the closing fence's line.
+                        let after = end + 3;
+                        let line_end = self.buffer[after..]
+                            .find('\n')
+                            .map_or(self.buffer.len(), |i| after + i + 1);
+                        self.buffer.drain(..line_end);
+                        self.in_code = false;
+                        continue;
+                    }
+                    None => {
+                        // Keep a possible partial fence ("`" or "``") for the next delta.
+                        let keep = self.buffer.len().saturating_sub(2);
+                        let keep = (0..=keep)
+                            .rev()
+                            .find(|&i| self.buffer.is_char_boundary(i))
+                            .unwrap_or(0);
+                        self.buffer.drain(..keep);
+                        if at_end {
+                            self.buffer.clear();
+                        }
+                        break;
+                    }
+                }
+            }
+            let fence = self.buffer.find("```");
+            let limit = fence.unwrap_or(self.buffer.len());
+            let first = self.released == 0;
+            let cut = find_boundary(
+                &self.buffer[..limit],
+                first,
+                fence.is_some() || at_end,
+                self.config,
+            );
+            if let Some(cut) = cut {
+                let raw: String = self.buffer.drain(..cut).collect();
+                self.emit(&raw, &mut pieces);
+                continue;
+            }
+            if let Some(start) = fence {
+                let raw: String = self.buffer.drain(..start + 3).collect();
+                self.emit(&raw[..start], &mut pieces);
+                self.in_code = true;
+                continue;
+            }
+            if at_end {
+                let raw = std::mem::take(&mut self.buffer);
+                self.emit(&raw, &mut pieces);
+            }
+            break;
+        }
+        pieces
+    }
+
+    fn emit(&mut self, raw: &str, pieces: &mut Vec<String>) {
+        let piece = speakable(raw);
+        if piece.chars().any(char::is_alphanumeric) {
+            self.released += 1;
+            pieces.push(piece);
+        }
+    }
+}
+
+/// The byte index just past the first boundary in `text`, if it has one. `complete` says
+/// that nothing more will be appended to `text` (so a final `.` needs no lookahead).
+fn find_boundary(text: &str, first: bool, complete: bool, config: SplitConfig) -> Option<usize> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        match c {
+            '\n' if text[..at].trim().chars().any(char::is_alphanumeric) => {
+                return Some(at + 1);
+            }
+            '.' | '!' | '?' | '…' => {
+                // Take the whole run of terminators and closing quotes: `?!`, `..."`.
+                let mut j = i + 1;
+                while j < chars.len()
+                    && matches!(
+                        chars[j].1,
+                        '.' | '!' | '?' | '…' | '"' | '\'' | ')' | ']' | '”' | '’'
+                    )
+                {
+                    j += 1;
+                }
+                let next = chars.get(j).map(|&(_, n)| n);
+                let ends = match next {
+                    None => complete,
+                    Some(n) => n.is_whitespace(),
+                };
+                let single_period = c == '.' && j == i + 1;
+                if ends && single_period && !complete && needs_next_word(text, at, &chars, j) {
+                    // "etc. " ends a sentence only if a capital follows: wait for it.
+                    return None;
+                }
+                if ends && !(single_period && period_continues(text, at, &chars, j)) {
+                    let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
+                    return Some(end);
+                }
+                i = j;
+                continue;
+            }
+            ',' | ';' | ':' | '—' if first && config.first_clause_words > 0 => {
+                let next_is_space = chars.get(i + 1).is_some_and(|&(_, n)| n.is_whitespace());
+                if next_is_space
+                    && text[..at].split_whitespace().count() >= config.first_clause_words
+                {
+                    return Some(chars[i + 1].0);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if text.len() > config.max_len {
+        // No boundary in a long run: cut at the last space before the limit.
+        let limit = (0..=config.max_len)
+            .rev()
+            .find(|&b| text.is_char_boundary(b))?;
+        return text[..limit].rfind(' ').map(|s| s + 1);
+    }
+    None
+}
+
+/// The word before the period at byte `at`.
+fn word_before(text: &str, at: usize) -> &str {
+    text[..at]
+        .rsplit(|c: char| c.is_whitespace() || c == '(' || c == '"')
+        .next()
+        .unwrap_or("")
+}
+
+/// True if the period at byte `at` follows an abbreviation and nothing but whitespace
+/// is known after it, so whether it ends the sentence depends on the next word.
+fn needs_next_word(text: &str, at: usize, chars: &[(usize, char)], after: usize) -> bool {
+    let lower = word_before(text, at).to_lowercase();
+    ABBREVIATIONS.contains(&lower.as_str())
+        && chars[after..].iter().all(|&(_, c)| c.is_whitespace())
+}
+
+/// True if the period at byte `at` does not end a sentence: after a title, an
+/// abbreviation followed by a lowercase word, an initial, or a list number.
+fn period_continues(text: &str, at: usize, chars: &[(usize, char)], after: usize) -> bool {
+    let before = &text[..at];
+    let word = word_before(text, at);
+    let lower = word.to_lowercase();
+    let next_word_lower = chars[after..]
+        .iter()
+        .map(|&(_, c)| c)
+        .find(|c| !c.is_whitespace())
+        .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit());
+    if TITLES.contains(&lower.as_str()) {
+        return true;
+    }
+    if ABBREVIATIONS.contains(&lower.as_str()) && next_word_lower {
+        return true;
+    }
+    // An initial: "J. R. R. Tolkien".
+    let mut letters = word.chars();
+    if let (Some(l), None) = (letters.next(), letters.next()) {
+        if l.is_uppercase() {
+            return true;
+        }
+    }
+    // A numbered list item at the start of a line: "2. Preheat the oven".
+    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    let line = before[line_start..].trim();
+    !line.is_empty() && line.chars().all(|c| c.is_ascii_digit()) && line.len() <= 3
+}
+
+/// `text` as it should be spoken: no markdown marks, backticks, emoji or URL paths, and
+/// whitespace collapsed.
+pub fn speakable(text: &str) -> String {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let mut line = line.trim_start();
+        // Headings, quotes and bullets: the marks go, the words stay.
+        line = line.trim_start_matches('#').trim_start();
+        line = line.trim_start_matches('>').trim_start();
+        for bullet in ["- ", "* ", "+ ", "• "] {
+            if let Some(rest) = line.strip_prefix(bullet) {
+                line = rest;
+            }
+        }
+        if line
+            .chars()
+            .all(|c| matches!(c, '-' | '|' | ':' | ' ' | '=' | '*' | '_'))
+        {
+            // Table rules and horizontal rules.
+            continue;
+        }
+        lines.push(line.to_string());
+    }
+    let text = lines.join(" ");
+    let text = links_to_text(&text);
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        let word = speak_word(word);
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    // A mark left alone by a removed emoji joins the word before it: "idea 🎉!" -> "idea!".
+    for mark in [" !", " ?", " .", " ,", " ;", " :"] {
+        while out.contains(mark) {
+            out = out.replace(mark, &mark[1..]);
+        }
+    }
+    out.trim_start_matches([',', '.', ';', ':', ' '])
+        .to_string()
+}
+
+/// One whitespace-separated word made speakable.
+fn speak_word(word: &str) -> String {
+    let trimmed = word.trim_matches(|c: char| {
+        matches!(c, '(' | ')' | '<' | '>' | ',' | '.' | ';' | ':' | '!' | '?')
+    });
+    if let Some(rest) = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+    {
+        // A URL: say its site, not its path.
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = host.strip_prefix("www.").unwrap_or(host);
+        let tail: String = word
+            .chars()
+            .rev()
+            .take_while(|c| matches!(c, ',' | '.' | ';' | ':' | '!' | '?'))
+            .collect();
+        return format!("{host}{}", tail.chars().rev().collect::<String>());
+    }
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        match c {
+            '*' | '`' | '#' | '~' | '|' => {}
+            '_' => {
+                // Emphasis marks go; an underscore inside a name becomes a space.
+                if !out.is_empty() && !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            }
+            '&' => out.push_str("and"),
+            c if is_emoji(c) => {}
+            c => out.push(c),
+        }
+    }
+    out.trim().to_string()
+}
+
+/// `[text](url)` becomes `text`.
+fn links_to_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find("](").map(|c| open + c) else {
+            break;
+        };
+        let Some(end) = rest[close..].find(')').map(|e| close + e) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&rest[open + 1..close]);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Pictographs, symbols and the joiners and modifiers that build emoji sequences.
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32,
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0xFE00..=0xFE0F | 0x200D
+        | 0xE0020..=0xE007F | 0x2300..=0x23FF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(deltas: &[&str]) -> Vec<String> {
+        let mut s = SentenceSplitter::new(SplitConfig::default());
+        let mut out = Vec::new();
+        for d in deltas {
+            out.extend(s.push(d));
+        }
+        out.extend(s.finish());
+        out
+    }
+
+    /// Every way of cutting `text` into two deltas gives the same pieces.
+    fn same_at_every_split(text: &str) -> Vec<String> {
+        let whole = split_all(&[text]);
+        for (i, _) in text.char_indices().skip(1) {
+            assert_eq!(split_all(&[&text[..i], &text[i..]]), whole, "split at {i}");
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(split_all(&refs), whole, "one char at a time");
+        whole
+    }
+
+    #[test]
+    fn sentences_come_out_as_soon_as_they_end() {
+        let mut s = SentenceSplitter::new(SplitConfig {
+            first_clause_words: 0,
+            ..SplitConfig::default()
+        });
+        assert!(s.push("The sky is blue").is_empty());
+        assert!(s.push(".").is_empty(), "a period needs the next character");
+        assert_eq!(s.push(" It is"), ["The sky is blue."]);
+        assert_eq!(s.push(" late! Go"), ["It is late!"]);
+        assert_eq!(s.finish(), ["Go"]);
+    }
+
+    #[test]
+    fn the_first_piece_may_end_at_a_clause_later_ones_do_not() {
+        let pieces = same_at_every_split(
+            "Well, the capital of France is Paris, a city on the Seine. It is large, old, and busy.",
+        );
+        assert_eq!(
+            pieces,
+            [
+                "Well, the capital of France is Paris,",
+                "a city on the Seine.",
+                "It is large, old, and busy."
+            ]
+        );
+    }
+
+    #[test]
+    fn abbreviations_initials_and_decimals_do_not_end_sentences() {
+        let pieces = same_at_every_split(
+            "Dr. Smith met J. R. R. Tolkien at 3.30 p.m. on the U.S. coast. Pi is 3.14159. Apples, pears, etc. are fruit. I like fruit etc. Next one.",
+        );
+        assert_eq!(
+            pieces,
+            [
+                "Dr. Smith met J. R. R. Tolkien at 3.30 p.m. on the U.S. coast.",
+                "Pi is 3.14159.",
+                "Apples, pears, etc. are fruit.",
+                "I like fruit etc.",
+                "Next one."
+            ]
+        );
+    }
+
+    #[test]
+    fn numbered_and_bulleted_lists_are_one_piece_per_item() {
+        let pieces = same_at_every_split(
+            "Here is the plan:\n1. Preheat the oven to 200 degrees.\n2. Mix 1,500 grams of flour.\n- Stir well\n* Bake for 20 minutes\n",
+        );
+        assert_eq!(
+            pieces,
+            [
+                "Here is the plan:",
+                "1. Preheat the oven to 200 degrees.",
+                "2. Mix 1,500 grams of flour.",
+                "Stir well",
+                "Bake for 20 minutes"
+            ]
+        );
+    }
+
+    #[test]
+    fn markdown_marks_and_code_are_never_read_aloud() {
+        let pieces = same_at_every_split(
+            "## Result\nUse **bold** ideas and `cargo build` here. ```rust\nfn main() { println!(\"hi. there\"); }\n```\nThat is *all*.",
+        );
+        assert_eq!(
+            pieces,
+            [
+                "Result",
+                "Use bold ideas and cargo build here.",
+                "That is all."
+            ]
+        );
+        for p in &pieces {
+            assert!(
+                !p.contains('*') && !p.contains('`') && !p.contains('#'),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unfinished_code_block_says_nothing() {
+        assert_eq!(split_all(&["Look: ```python\nprint('a. b')\n"]), ["Look:"]);
+    }
+
+    #[test]
+    fn emoji_urls_and_links_are_spoken_sensibly() {
+        let pieces = same_at_every_split(
+            "Great idea 🎉👍🏽! See https://www.example.com/docs/page?x=1 or [the guide](https://a.io/g). Tom & Jerry 🇫🇷.",
+        );
+        assert_eq!(
+            pieces,
+            [
+                "Great idea!",
+                "See example.com or the guide.",
+                "Tom and Jerry."
+            ]
+        );
+    }
+
+    #[test]
+    fn questions_exclamations_and_quotes_end_with_their_marks() {
+        let pieces = same_at_every_split("Really?! She said \"stop.\" Then... nothing. Done");
+        assert_eq!(
+            pieces,
+            [
+                "Really?!",
+                "She said \"stop.\"",
+                "Then...",
+                "nothing.",
+                "Done"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_run_without_punctuation_is_cut_at_a_space() {
+        let text = "word ".repeat(100);
+        let pieces = split_all(&[&text]);
+        assert!(pieces.len() >= 2, "{pieces:?}");
+        assert!(pieces.iter().all(|p| p.len() <= 280));
+        assert_eq!(pieces.concat().replace(' ', ""), text.replace(' ', ""));
+    }
+
+    #[test]
+    fn nothing_speakable_gives_no_piece() {
+        assert!(split_all(&["🎉 --- ** ``` code ```"]).is_empty());
+        assert!(split_all(&[""]).is_empty());
+    }
+}

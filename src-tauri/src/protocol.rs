@@ -1,0 +1,72 @@
+//! What the window and the app say to each other beyond the assistant's own events
+//! (`sotto_core::Event`, sent as they are). Every type here has generated TypeScript
+//! bindings in `ui/src/bindings/`.
+
+use serde::{Deserialize, Serialize};
+use sotto_core::ErrorKind;
+use ts_rs::TS;
+
+/// The Tauri event that carries every `sotto_core::Event`.
+pub const EVENT: &str = "sotto://event";
+/// The Tauri event that carries [`AppStatus`] changes.
+pub const STATUS: &str = "sotto://status";
+
+/// What the user asks of the assistant from the window (or the hotkey).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub enum UiCommand {
+    /// Start listening (the talk button or hotkey went down).
+    StartListening,
+    /// Stop listening: the user is done speaking.
+    StopListening,
+    /// Stop the answer now and listen.
+    Interrupt,
+    /// A typed question.
+    SendText {
+        /// The question.
+        text: String,
+    },
+}
+
+impl From<UiCommand> for sotto_core::Command {
+    fn from(command: UiCommand) -> Self {
+        match command {
+            UiCommand::StartListening => sotto_core::Command::StartListening,
+            UiCommand::StopListening => sotto_core::Command::StopListening,
+            UiCommand::Interrupt => sotto_core::Command::Interrupt,
+            UiCommand::SendText { text } => sotto_core::Command::SendText(text),
+        }
+    }
+}
+
+/// Whether the assistant can be used yet.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub enum AppStatus {
+    /// Loading; `step` says what.
+    Starting {
+        /// For a person ("Loading the language model").
+        step: String,
+    },
+    /// Ready to talk.
+    Ready {
+        /// Where the voice comes from (a device name, or "test input").
+        microphone: String,
+        /// Where answers go (a device name, or a file when there are no speakers).
+        speaker: String,
+    },
+    /// Default models are missing: the setup screen offers to download them.
+    SetupNeeded {
+        /// The missing model ids.
+        missing: Vec<String>,
+    },
+    /// The assistant could not start; `message` says what to do.
+    Failed {
+        /// What failed.
+        kind: ErrorKind,
+        /// For a person.
+        message: String,
+    },
+}

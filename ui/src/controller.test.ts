@@ -1,0 +1,185 @@
+// The whole window against a fake event source: the real page (index.html), the real
+// controller, events pushed by hand.
+/// <reference types="vite/client" />
+import { beforeEach, describe, expect, it } from "vitest";
+import type { AppStatus } from "./bindings/AppStatus";
+import type { Conversation } from "./bindings/Conversation";
+import type { Event } from "./bindings/Event";
+import type { TurnRecord } from "./bindings/TurnRecord";
+import type { UiCommand } from "./bindings/UiCommand";
+import { startWindow } from "./controller";
+import { timings } from "./fixtures";
+import type { AssistantSource } from "./source";
+import page from "../index.html?raw";
+
+const body = page.slice(page.indexOf("<body>") + 6, page.indexOf("</body>"));
+
+class FakeSource implements AssistantSource {
+  sent: UiCommand[] = [];
+  conversations: Conversation[] = [];
+  records: TurnRecord[] = [];
+  private eventHandler: (e: Event) => void = () => undefined;
+  private statusHandler: (s: AppStatus) => void = () => undefined;
+  constructor(
+    private status: AppStatus,
+    private notices: Event[] = [],
+  ) {}
+  onEvent(handler: (e: Event) => void) {
+    this.eventHandler = handler;
+  }
+  onStatus(handler: (s: AppStatus) => void) {
+    this.statusHandler = handler;
+  }
+  current() {
+    return Promise.resolve({ status: this.status, notices: this.notices });
+  }
+  send(command: UiCommand) {
+    this.sent.push(command);
+    return Promise.resolve();
+  }
+  searchHistory(query: string) {
+    return Promise.resolve(this.conversations.filter((c) => c.title.includes(query)));
+  }
+  historyTurns() {
+    return Promise.resolve(this.records);
+  }
+  exportHistory(conversation: number) {
+    return Promise.resolve(`# conversation ${conversation}`);
+  }
+  emit(...events: Event[]) {
+    for (const e of events) this.eventHandler(e);
+  }
+  setStatus(s: AppStatus) {
+    this.statusHandler(s);
+  }
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(sel: string) => {
+  const el = document.querySelector<T>(sel);
+  if (!el) throw new Error(`no ${sel}`);
+  return el;
+};
+const settle = () => new Promise((r) => setTimeout(r, 0));
+const ready: AppStatus = { type: "ready", microphone: "test mic", speaker: "test out" };
+
+describe("the window", () => {
+  beforeEach(() => {
+    document.body.innerHTML = body;
+  });
+
+  it("waits for the assistant, then talks, streams, charts and interrupts", async () => {
+    const source = new FakeSource({ type: "starting", step: "Loading the models" });
+    startWindow(source);
+    await settle();
+    expect($("#status-line").textContent).toBe("Loading the models…");
+    expect($<HTMLButtonElement>("#talk").disabled).toBe(true);
+
+    source.setStatus(ready);
+    expect($<HTMLButtonElement>("#talk").disabled).toBe(false);
+    $<HTMLButtonElement>("#talk").click();
+    expect(source.sent).toEqual([{ type: "start_listening" }]);
+
+    source.emit(
+      { type: "state_changed", state: "LISTENING", turn_id: 1, at_ms: 1 },
+      { type: "transcript_partial", turn_id: 1, text: "Tell me about" },
+    );
+    expect($("#state-label").textContent).toBe("Listening");
+    expect($("#orb").dataset.state).toBe("LISTENING");
+    expect($(".turn .user.partial").textContent).toBe("Tell me about");
+    expect($("#talk").textContent).toBe("Done");
+    $<HTMLButtonElement>("#talk").click();
+    expect(source.sent.at(-1)).toEqual({ type: "stop_listening" });
+
+    source.emit(
+      { type: "state_changed", state: "ANALYZING_SPEECH", turn_id: 1, at_ms: 2 },
+      { type: "transcript_final", turn_id: 1, text: "Tell me about whales." },
+      { type: "state_changed", state: "ROUTING_TO_LLM", turn_id: 1, at_ms: 3 },
+      { type: "llm_text_chunk", turn_id: 1, text: "Whales are" },
+      { type: "llm_text_chunk", turn_id: 1, text: " large mammals." },
+      { type: "state_changed", state: "SPEAKING", turn_id: 1, at_ms: 4 },
+    );
+    expect($(".turn .user").textContent).toBe("Tell me about whales.");
+    expect($(".turn .answer").textContent).toBe("Whales are large mammals.");
+    expect($<HTMLButtonElement>("#interrupt").disabled).toBe(false);
+    $<HTMLButtonElement>("#interrupt").click();
+    expect(source.sent.at(-1)).toEqual({ type: "interrupt" });
+
+    source.conversations = [{ id: 7, started_unix_ms: Date.now(), title: "Tell me about whales.", turns: 1 }];
+    source.emit(
+      {
+        type: "turn_finished",
+        turn_id: 1,
+        outcome: "interrupted",
+        user_text: "Tell me about whales.",
+        heard_text: "Whales are",
+        provider: "local",
+        timings: timings(),
+      },
+      { type: "state_changed", state: "LISTENING", turn_id: 2, at_ms: 5 },
+    );
+    expect($(".turn").dataset.outcome).toBe("interrupted");
+    expect($(".turn .unheard").textContent).toBe(" large mammals.");
+    expect($("#waterfall .v2v").textContent).toBe("Voice to voice: 600 ms");
+    expect(document.querySelectorAll("#waterfall .bar-row")).toHaveLength(6);
+    await settle();
+    expect($("#history-list .conversation-title").textContent).toBe("Tell me about whales.");
+  });
+
+  it("shows startup problems as toasts with an action", async () => {
+    const source = new FakeSource(ready, [
+      { type: "error_occurred", turn_id: null, kind: "microphone", message: "No microphone found." },
+    ]);
+    startWindow(source);
+    await settle();
+    const toast = $(".toast");
+    expect(toast.dataset.kind).toBe("microphone");
+    expect(toast.textContent).toContain("No microphone found.");
+    expect($(".toast-action").textContent).toBe("Choose another microphone");
+    $<HTMLButtonElement>(".toast-close").click();
+    expect(document.querySelector(".toast")).toBeNull();
+  });
+
+  it("searches history, opens a conversation and exports it", async () => {
+    const source = new FakeSource(ready);
+    source.conversations = [
+      { id: 1, started_unix_ms: 0, title: "whales", turns: 2 },
+      { id: 2, started_unix_ms: 0, title: "weather", turns: 1 },
+    ];
+    source.records = [
+      {
+        at_unix_ms: 0,
+        outcome: "answered",
+        user_text: "What is a whale?",
+        heard_text: "A sea mammal.",
+        answer_text: "A sea mammal.",
+        provider: "local",
+        timings: timings(),
+      },
+    ];
+    startWindow(source);
+    await settle();
+    expect(document.querySelectorAll("#history-list .conversation")).toHaveLength(2);
+    const search = $<HTMLInputElement>("#history-search");
+    search.value = "wha";
+    search.dispatchEvent(new Event("input"));
+    await settle();
+    expect(document.querySelectorAll("#history-list .conversation")).toHaveLength(1);
+    $<HTMLButtonElement>(".conversation-open").click();
+    await settle();
+    expect($("#history-turns .answer").textContent).toBe("A sea mammal.");
+    $<HTMLButtonElement>("#history-export").click();
+    await settle();
+    expect($("#history-export-text").textContent).toBe("# conversation 1");
+  });
+
+  it("sends a typed question", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    const input = $<HTMLInputElement>("#ask-text");
+    input.value = "  What time is it?  ";
+    $<HTMLFormElement>("#ask").dispatchEvent(new Event("submit", { cancelable: true }));
+    expect(source.sent).toEqual([{ type: "send_text", text: "What time is it?" }]);
+    expect(input.value).toBe("");
+  });
+});

@@ -1,0 +1,113 @@
+// The conversation as the window shows it, rebuilt from the assistant's events alone: a
+// pure reducer, so it can be tested with a fake event stream.
+import type { AssistantState } from "./bindings/AssistantState";
+import type { Event } from "./bindings/Event";
+import type { Timings } from "./bindings/Timings";
+import type { TurnOutcome } from "./bindings/TurnOutcome";
+
+/** One turn on screen. */
+export interface TurnView {
+  id: number;
+  /** What the user said: the partial transcript until the final one arrives. */
+  userText: string;
+  /** Whether `userText` is still a partial transcript. */
+  partial: boolean;
+  /** The answer as it streams. */
+  answer: string;
+  /** Set when the turn is over. */
+  outcome: TurnOutcome | null;
+  /** What the user heard (less than `answer` when interrupted). */
+  heard: string | null;
+  provider: string | null;
+  timings: Timings | null;
+}
+
+/** Everything the conversation view needs. */
+export interface Session {
+  state: AssistantState;
+  turns: TurnView[];
+  /** The last turn that finished with timings, for the latency chart. */
+  lastTimings: Timings | null;
+}
+
+export const initialSession: Session = { state: "IDLE", turns: [], lastTimings: null };
+
+function blankTurn(id: number): TurnView {
+  return {
+    id,
+    userText: "",
+    partial: true,
+    answer: "",
+    outcome: null,
+    heard: null,
+    provider: null,
+    timings: null,
+  };
+}
+
+/** `session` with turn `id` changed by `change` (created if new). */
+function withTurn(session: Session, id: number, change: (t: TurnView) => TurnView): Session {
+  const index = session.turns.findIndex((t) => t.id === id);
+  if (index === -1) {
+    return { ...session, turns: [...session.turns, change(blankTurn(id))] };
+  }
+  const turns = session.turns.slice();
+  turns[index] = change(turns[index]);
+  return { ...session, turns };
+}
+
+/** The session after `event`. */
+export function apply(session: Session, event: Event): Session {
+  switch (event.type) {
+    case "state_changed":
+      return { ...session, state: event.state };
+    case "transcript_partial":
+      return withTurn(session, event.turn_id, (t) =>
+        t.partial ? { ...t, userText: event.text } : t,
+      );
+    case "transcript_final":
+      return withTurn(session, event.turn_id, (t) => ({ ...t, userText: event.text, partial: false }));
+    case "llm_text_chunk":
+      return withTurn(session, event.turn_id, (t) => ({ ...t, answer: t.answer + event.text }));
+    case "turn_finished": {
+      if (event.outcome === "no_speech") {
+        // Nothing was said: the turn leaves no trace.
+        return { ...session, turns: session.turns.filter((t) => t.id !== event.turn_id) };
+      }
+      const next = withTurn(session, event.turn_id, (t) => ({
+        ...t,
+        userText: event.user_text || t.userText,
+        partial: false,
+        outcome: event.outcome,
+        heard: event.heard_text,
+        provider: event.provider,
+        timings: event.timings,
+      }));
+      const timed = event.timings.speech_end_ms !== null || event.timings.first_audio_ms !== null;
+      return timed ? { ...next, lastTimings: event.timings } : next;
+    }
+    case "error_occurred":
+      return session;
+  }
+}
+
+/** What the seven states look like to a person. */
+export const stateText: Record<AssistantState, { label: string; hint: string }> = {
+  IDLE: { label: "Idle", hint: "Hold the hotkey or press Talk, then speak." },
+  LISTENING: { label: "Listening", hint: "Go ahead, I'm listening." },
+  ANALYZING_SPEECH: { label: "Analyzing speech", hint: "Turning your words into text…" },
+  CHECKING_CACHE: { label: "Checking cache", hint: "Looking for an instant answer…" },
+  ROUTING_TO_LLM: { label: "Routing to LLM", hint: "Thinking…" },
+  GENERATING_SPEECH: { label: "Generating speech", hint: "Finding the voice…" },
+  SPEAKING: { label: "Speaking", hint: "Press Interrupt (or talk) to cut in." },
+};
+
+/** Whether an answer is in progress (the interrupt button is useful). */
+export function answering(state: AssistantState): boolean {
+  return (
+    state === "CHECKING_CACHE" ||
+    state === "ROUTING_TO_LLM" ||
+    state === "GENERATING_SPEECH" ||
+    state === "SPEAKING"
+  );
+}

@@ -1,0 +1,20 @@
+// Where the window's data comes from: the app (through Tauri) or, in tests, a fake.
+import type { AppStatus } from "./bindings/AppStatus";
+import type { Conversation } from "./bindings/Conversation";
+import type { Event } from "./bindings/Event";
+import type { TurnRecord } from "./bindings/TurnRecord";
+import type { UiCommand } from "./bindings/UiCommand";
+
+/** Everything the window asks of the app or hears from it. */
+export interface AssistantSource {
+  /** Calls `handler` with every assistant event from now on. */
+  onEvent(handler: (event: Event) => void): void;
+  /** Calls `handler` with every status change from now on. */
+  onStatus(handler: (status: AppStatus) => void): void;
+  /** The status now, and problems reported before the window was listening. */
+  current(): Promise<{ status: AppStatus; notices: Event[] }>;
+  send(command: UiCommand): Promise<void>;
+  searchHistory(query: string): Promise<Conversation[]>;
+  historyTurns(conversation: number): Promise<TurnRecord[]>;
+  exportHistory(conversation: number): Promise<string>;
+}

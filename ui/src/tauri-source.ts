@@ -1,0 +1,32 @@
+// The app's real data, through Tauri commands and events.
+import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import type { AppStatus } from "./bindings/AppStatus";
+import type { Conversation } from "./bindings/Conversation";
+import type { Event } from "./bindings/Event";
+import type { TurnRecord } from "./bindings/TurnRecord";
+import type { AssistantSource } from "./source";
+
+// The event names the app emits on (src-tauri/src/protocol.rs).
+const EVENT = "sotto://event";
+const STATUS = "sotto://status";
+
+export const tauriSource: AssistantSource = {
+  onEvent(handler) {
+    void listen<Event>(EVENT, (e) => handler(e.payload));
+  },
+  onStatus(handler) {
+    void listen<AppStatus>(STATUS, (e) => handler(e.payload));
+  },
+  async current() {
+    const [status, notices] = await Promise.all([
+      invoke<AppStatus>("app_status"),
+      invoke<Event[]>("startup_notices"),
+    ]);
+    return { status, notices };
+  },
+  send: (command) => invoke("command", { command }),
+  searchHistory: (query) => invoke<Conversation[]>("history_search", { query }),
+  historyTurns: (conversation) => invoke<TurnRecord[]>("history_turns", { conversation }),
+  exportHistory: (conversation) => invoke<string>("history_export", { conversation }),
+};
