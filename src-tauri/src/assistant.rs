@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, Player};
 use sotto_core::assemble::{assemble, default_intents_path, EngineChoice};
+use sotto_core::settings::{Settings, TalkMode};
 use sotto_core::{Assistant, ErrorKind, Event, Memory, TurnSettings};
+use sotto_llm::Sampling;
 use sotto_models::ModelStore;
+use sotto_store::turn_log::TurnLogs;
 use sotto_store::Store;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::{mpsc, watch};
@@ -20,9 +23,18 @@ use crate::protocol::{AppStatus, UiCommand, EVENT, STATUS};
 /// instead of the real microphone (the end-to-end test has no microphone).
 pub const TEST_INPUT_VAR: &str = "SOTTO_TEST_INPUT";
 
+/// What the owner task is asked to do.
+enum Control {
+    /// A command for the running assistant.
+    Ui(UiCommand),
+    /// New settings: saved already; restart the assistant with them.
+    Apply(Box<Settings>),
+}
+
 /// What the window's commands reach.
 pub struct AssistantHandle {
-    commands: mpsc::UnboundedSender<UiCommand>,
+    commands: mpsc::UnboundedSender<Control>,
+    settings: watch::Receiver<Settings>,
     status: watch::Receiver<AppStatus>,
     history: watch::Receiver<Option<Arc<Store>>>,
     notices: watch::Receiver<Vec<Event>>,
@@ -31,7 +43,26 @@ pub struct AssistantHandle {
 impl AssistantHandle {
     /// Passes a command to the assistant (ignored until it is ready).
     pub fn send(&self, command: UiCommand) {
-        let _ = self.commands.send(command);
+        let _ = self.commands.send(Control::Ui(command));
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> Settings {
+        self.settings.borrow().clone()
+    }
+
+    /// Saves `settings` and restarts the assistant with them; an invalid value or a
+    /// failed save changes nothing and says why.
+    pub fn apply(&self, settings: Settings) -> Result<(), String> {
+        let problems = settings.problems();
+        if !problems.is_empty() {
+            return Err(format!("Not saved: {}.", problems.join("; ")));
+        }
+        let path = settings_path().ok_or("there is no configuration folder to save to")?;
+        settings.save(&path).map_err(|e| e.to_string())?;
+        self.commands
+            .send(Control::Apply(Box::new(settings)))
+            .map_err(|_| "the assistant has stopped".to_string())
     }
 
     /// The current status.
@@ -60,16 +91,28 @@ pub fn start(app: AppHandle) -> AssistantHandle {
     });
     let (history_tx, history) = watch::channel(None);
     let (notices_tx, notices) = watch::channel(Vec::new());
+    let loaded = settings_path().map(|p| Settings::load(&p));
+    let (settings_tx, settings) = watch::channel(
+        loaded
+            .as_ref()
+            .map_or_else(Settings::default, |l| l.settings.clone()),
+    );
     tauri::async_runtime::spawn(async move {
         let reporter = Reporter {
             app: app.clone(),
             status: status_tx,
             notices: notices_tx,
         };
-        run(app, reporter, history_tx, commands).await;
+        if let Some(loaded) = loaded {
+            for line in loaded.reset {
+                reporter.error(ErrorKind::Settings, format!("Settings: {line}."));
+            }
+        }
+        run(app, reporter, history_tx, settings_tx, commands).await;
     });
     AssistantHandle {
         commands: commands_tx,
+        settings,
         status,
         history,
         notices,
@@ -120,17 +163,22 @@ enum Input {
     },
 }
 
+/// `<config dir>/sotto/settings.toml` (`XDG_CONFIG_HOME` moves it, as it does the
+/// intents file).
+fn settings_path() -> Option<PathBuf> {
+    Settings::default_path()
+}
+
 async fn run(
     app: AppHandle,
     reporter: Reporter,
     history_tx: watch::Sender<Option<Arc<Store>>>,
-    mut commands: mpsc::UnboundedReceiver<UiCommand>,
+    settings_tx: watch::Sender<Settings>,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     reporter.step("Opening your history");
-    let memory = open_history(&reporter).map(|store| {
-        let _ = history_tx.send(Some(Arc::clone(&store)));
-        Memory::new(store, None)
-    });
+    let history = open_history(&reporter);
+    let _ = history_tx.send(history.clone());
 
     reporter.step("Checking the models");
     let models = match ModelStore::open_default() {
@@ -147,56 +195,126 @@ async fn run(
         return reporter.status(AppStatus::SetupNeeded { missing });
     }
 
-    let (input, capture_events, microphone) = match open_input(&reporter) {
-        Ok(opened) => opened,
-        Err(message) => {
-            return reporter.status(AppStatus::Failed {
-                kind: ErrorKind::Microphone,
-                message,
-            })
+    loop {
+        let settings = settings_tx.borrow().clone();
+        let running =
+            match start_assistant(&app, &reporter, &models, &settings, history.clone()).await {
+                Ok(running) => Some(running),
+                Err(failed) => {
+                    reporter.status(failed);
+                    None
+                }
+            };
+        // Serve commands until new settings arrive (or the app closes).
+        let next = loop {
+            match control.recv().await {
+                Some(Control::Ui(command)) => {
+                    if let Some(running) = &running {
+                        running.send(command);
+                    }
+                }
+                Some(Control::Apply(settings)) => break Some(settings),
+                None => break None,
+            }
+        };
+        if let Some(running) = running {
+            running.stop().await;
         }
-    };
-    let player = match open_player(&reporter) {
-        Ok(player) => Arc::new(player),
-        Err(message) => {
-            return reporter.status(AppStatus::Failed {
-                kind: ErrorKind::Speaker,
-                message,
-            })
+        match next {
+            Some(settings) => {
+                let _ = settings_tx.send(*settings);
+            }
+            None => return,
         }
-    };
+    }
+}
+
+/// A started assistant and what keeps its input alive.
+struct Running {
+    assistant: Assistant,
+    input: Input,
+}
+
+impl Running {
+    fn send(&self, command: UiCommand) {
+        if let (UiCommand::StartListening, Input::Virtual(mic, clip)) = (&command, &self.input) {
+            let _ = mic.send(clip.clone());
+        }
+        self.assistant.send(command.into());
+    }
+
+    /// Stops the assistant and waits for it (the language model's worker goes with it).
+    async fn stop(self) {
+        self.assistant.send(sotto_core::Command::Shutdown);
+        self.assistant.finished().await;
+        drop(self.input);
+    }
+}
+
+/// Builds the engines for `settings` and starts the assistant.
+async fn start_assistant(
+    app: &AppHandle,
+    reporter: &Reporter,
+    models: &ModelStore,
+    settings: &Settings,
+    history: Option<Arc<Store>>,
+) -> Result<Running, AppStatus> {
+    let (input, capture_events, microphone) = open_input(reporter, settings.microphone.as_deref())
+        .map_err(|message| AppStatus::Failed {
+            kind: ErrorKind::Microphone,
+            message,
+        })?;
+    let player = Arc::new(open_player(reporter, settings.speaker.as_deref()).map_err(
+        |message| AppStatus::Failed {
+            kind: ErrorKind::Speaker,
+            message,
+        },
+    )?);
     let speaker = player.name();
 
     reporter.step("Loading the speech, language and voice models");
-    let mode = ListenMode::PushToTalk;
+    let mode = match settings.mode {
+        TalkMode::PushToTalk | TalkMode::Toggle => ListenMode::PushToTalk,
+        TalkMode::HandsFree => ListenMode::HandsFree,
+    };
     let choice = EngineChoice {
+        stt_model: settings.stt_model.clone(),
+        llm_model: settings.llm_model.clone(),
+        voice: settings.voice.clone(),
         intents: default_intents_path(),
+        speed: settings.speed,
         ..EngineChoice::default()
     };
-    let (mut engines, listener) = match assemble(&models, &choice, mode, player).await {
-        Ok(built) => built,
-        Err(e) => {
-            return reporter.status(AppStatus::Failed {
+    let (mut engines, listener) =
+        assemble(models, &choice, mode, player)
+            .await
+            .map_err(|e| AppStatus::Failed {
                 kind: e.kind,
                 message: e.message,
-            })
-        }
-    };
-    engines.memory = memory;
-    let settings = TurnSettings {
+            })?;
+    let logs = settings
+        .turn_logs
+        .then(TurnLogs::default_dir)
+        .flatten()
+        .map(|dir| TurnLogs::new(dir, settings.keep_turn_logs as usize));
+    engines.memory = history.map(|store| Memory::new(store, logs));
+    let turn = TurnSettings {
         mode,
+        system_prompt: settings.persona.clone(),
+        sampling: Sampling {
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            max_tokens: settings.max_tokens,
+            ..TurnSettings::default().sampling
+        },
+        speed: settings.speed,
         ..TurnSettings::default()
     };
-    let (assistant, mut events) =
-        match Assistant::start(engines, settings, capture_events, listener) {
-            Ok(started) => started,
-            Err(e) => {
-                return reporter.status(AppStatus::Failed {
-                    kind: ErrorKind::Microphone,
-                    message: e.to_string(),
-                })
-            }
-        };
+    let (assistant, mut events) = Assistant::start(engines, turn, capture_events, listener)
+        .map_err(|e| AppStatus::Failed {
+            kind: ErrorKind::Microphone,
+            message: e.to_string(),
+        })?;
     let forward = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -215,15 +333,7 @@ async fn run(
         microphone,
         speaker,
     });
-
-    while let Some(command) = commands.recv().await {
-        if let (UiCommand::StartListening, Input::Virtual(mic, clip)) = (&command, &input) {
-            let _ = mic.send(clip.clone());
-        }
-        assistant.send(command.into());
-    }
-    assistant.send(sotto_core::Command::Shutdown);
-    drop(input);
+    Ok(Running { assistant, input })
 }
 
 fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
@@ -269,7 +379,7 @@ fn missing_defaults(models: &ModelStore) -> Vec<String> {
 
 type OpenedInput = (Input, std_mpsc::Receiver<CaptureEvent>, String);
 
-fn open_input(reporter: &Reporter) -> Result<OpenedInput, String> {
+fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, String> {
     let (events_tx, events) = std_mpsc::sync_channel(256);
     let (clips, clips_rx) = std_mpsc::channel();
     if let Some(path) = std::env::var_os(TEST_INPUT_VAR) {
@@ -280,7 +390,7 @@ fn open_input(reporter: &Reporter) -> Result<OpenedInput, String> {
         let name = format!("test input {}", path.display());
         return Ok((Input::Virtual(clips, clip), events, name));
     }
-    match Capture::start(None) {
+    match Capture::start(device) {
         Ok((capture, events)) => {
             let name = capture.device().to_string();
             Ok((Input::Microphone { _capture: capture }, events, name))
@@ -288,7 +398,10 @@ fn open_input(reporter: &Reporter) -> Result<OpenedInput, String> {
         Err(e) => {
             reporter.error(
                 ErrorKind::Microphone,
-                format!("{}. Plug in a microphone or choose another one in Settings; until then you can type your questions.", e.to_string().trim_end_matches('.')),
+                format!(
+                    "{}. Plug in a microphone or choose another one in Settings; until then you can type your questions.",
+                    sentence(&e.to_string())
+                ),
             );
             sotto_audio::spawn_virtual_microphone(clips_rx, events_tx)
                 .map_err(|e| format!("cannot start listening: {e}"))?;
@@ -299,8 +412,8 @@ fn open_input(reporter: &Reporter) -> Result<OpenedInput, String> {
 
 /// The speakers; with none, answers go to a WAV file at real-time pace (so timings and
 /// interruptions behave the same) and the window says so.
-fn open_player(reporter: &Reporter) -> Result<Player, String> {
-    match Player::speaker(None) {
+fn open_player(reporter: &Reporter, device: Option<&str>) -> Result<Player, String> {
+    match Player::speaker(device) {
         Ok(player) => Ok(player),
         Err(e) => {
             let path =
@@ -309,11 +422,21 @@ fn open_player(reporter: &Reporter) -> Result<Player, String> {
                 ErrorKind::Speaker,
                 format!(
                     "{}. Answers are shown on screen and written to {}; connect speakers or choose another output in Settings to hear them.",
-                    e.to_string().trim_end_matches('.'),
+                    sentence(&e.to_string()),
                     path.display()
                 ),
             );
             Player::wav(&path, 24_000, Pace::RealTime).map_err(|e| e.to_string())
         }
+    }
+}
+
+/// `message` as the start of a sentence: capitalised, without its closing full stop.
+fn sentence(message: &str) -> String {
+    let trimmed = message.trim().trim_end_matches('.');
+    let mut chars = trimmed.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

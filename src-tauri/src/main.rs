@@ -13,6 +13,7 @@ use tauri::{Manager, State};
 
 use assistant::AssistantHandle;
 use protocol::{AppStatus, UiCommand};
+use sotto_core::settings::Settings;
 
 /// The window asks the assistant to do something.
 #[tauri::command]
@@ -24,6 +25,18 @@ fn command(command: UiCommand, handle: State<'_, AssistantHandle>) {
 #[tauri::command]
 fn app_status(handle: State<'_, AssistantHandle>) -> AppStatus {
     handle.status()
+}
+
+/// The settings in use.
+#[tauri::command]
+fn settings_get(handle: State<'_, AssistantHandle>) -> Settings {
+    handle.settings()
+}
+
+/// Saves new settings (atomically) and restarts the assistant with them.
+#[tauri::command]
+fn settings_set(settings: Settings, handle: State<'_, AssistantHandle>) -> Result<(), String> {
+    handle.apply(settings)
 }
 
 /// Problems reported while starting, for a window that opened after them.
@@ -50,6 +63,8 @@ fn main() {
             command,
             app_status,
             startup_notices,
+            settings_get,
+            settings_set,
             models::models_status,
             history::history_search,
             history::history_turns,

@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
+import type { Settings } from "./bindings/Settings";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { UiCommand } from "./bindings/UiCommand";
 import { startWindow } from "./controller";
@@ -45,6 +46,33 @@ class FakeSource implements AssistantSource {
   }
   exportHistory(conversation: number) {
     return Promise.resolve(`# conversation ${conversation}`);
+  }
+  saved: Settings[] = [];
+  stored: Settings = {
+    microphone: null,
+    speaker: null,
+    mode: "push_to_talk",
+    hotkey: "Ctrl+Alt+Space",
+    stt_model: "whisper-tiny.en",
+    llm_model: "smollm2-135m-instruct",
+    voice: "piper-en_US-joe-medium",
+    speed: 1,
+    persona: "You are a helpful assistant.",
+    temperature: 0.2,
+    top_p: 0.95,
+    max_tokens: 160,
+    offline: false,
+    turn_logs: false,
+    keep_turn_logs: 50,
+  };
+  settings() {
+    return Promise.resolve(this.stored);
+  }
+  saveSettings(settings: Settings) {
+    if (settings.max_tokens > 4096) return Promise.reject(new Error("`max_tokens` must be between 16 and 4096"));
+    this.saved.push(settings);
+    this.stored = settings;
+    return Promise.resolve();
   }
   emit(...events: Event[]) {
     for (const e of events) this.eventHandler(e);
@@ -181,5 +209,35 @@ describe("the window", () => {
     $<HTMLFormElement>("#ask").dispatchEvent(new Event("submit", { cancelable: true }));
     expect(source.sent).toEqual([{ type: "send_text", text: "What time is it?" }]);
     expect(input.value).toBe("");
+  });
+
+  it("edits and saves the settings, and shows a refusal", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    const mode = $<HTMLSelectElement>("#setting-mode");
+    expect(mode.value).toBe("push_to_talk");
+    mode.value = "hands_free";
+    $<HTMLTextAreaElement>("#setting-persona").value = "You are terse.";
+    $<HTMLInputElement>("#setting-turn_logs").checked = true;
+    $<HTMLInputElement>("#setting-microphone").value = "  ";
+    $<HTMLFormElement>("#settings").dispatchEvent(new Event("submit", { cancelable: true }));
+    await settle();
+    expect(source.saved).toHaveLength(1);
+    expect(source.saved[0]).toMatchObject({
+      mode: "hands_free",
+      persona: "You are terse.",
+      turn_logs: true,
+      microphone: null,
+      max_tokens: 160,
+    });
+    await settle();
+    expect($("#settings-note").textContent).toContain("Saved");
+
+    $<HTMLInputElement>("#setting-max_tokens").value = "99999";
+    $<HTMLFormElement>("#settings").dispatchEvent(new Event("submit", { cancelable: true }));
+    await settle();
+    expect(source.saved).toHaveLength(1);
+    expect($("#settings-note").textContent).toContain("max_tokens");
   });
 });

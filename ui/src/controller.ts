@@ -5,6 +5,7 @@ import type { Event } from "./bindings/Event";
 import { renderConversation, type ConversationElements } from "./conversation-view";
 import { renderHistory, renderTurns } from "./history-view";
 import { apply, initialSession, type Session } from "./session";
+import { readSettings, renderSettings } from "./settings-view";
 import type { AssistantSource } from "./source";
 import { showToast } from "./toasts";
 import { renderWaterfall } from "./waterfall";
@@ -75,6 +76,8 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
     showToast(toasts, kind, message, (k) => {
       if (k === "model") byId(doc, "models-title").scrollIntoView();
       if (k === "storage") byId(doc, "history-title").scrollIntoView();
+      if (k === "settings" || k === "microphone" || k === "speaker" || k === "voice")
+        byId(doc, "settings-title").scrollIntoView();
     });
 
   const onEvent = (event: Event) => {
@@ -117,6 +120,32 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
       void navigator.clipboard?.writeText(markdown).catch(() => undefined);
     });
   });
+
+  const settingsForm = byId<HTMLFormElement>(doc, "settings");
+  const settingsFields = byId(doc, "settings-fields");
+  const settingsNote = byId(doc, "settings-note");
+  const loadSettings = async () => {
+    try {
+      const current = await source.settings();
+      renderSettings(current, settingsFields);
+      settingsForm.onsubmit = (e) => {
+        e.preventDefault();
+        settingsNote.textContent = "Saving…";
+        source
+          .saveSettings(readSettings(settingsFields, current))
+          .then(() => {
+            settingsNote.textContent = "Saved. The assistant restarts with the new settings.";
+            void loadSettings();
+          })
+          .catch((err: unknown) => {
+            settingsNote.textContent = String(err);
+          });
+      };
+    } catch (e) {
+      settingsNote.textContent = `Could not read the settings: ${String(e)}`;
+    }
+  };
+  void loadSettings();
 
   renderWaterfall(null, chart);
   redraw();

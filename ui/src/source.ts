@@ -2,6 +2,7 @@
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
+import type { Settings } from "./bindings/Settings";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { UiCommand } from "./bindings/UiCommand";
 
@@ -17,4 +18,7 @@ export interface AssistantSource {
   searchHistory(query: string): Promise<Conversation[]>;
   historyTurns(conversation: number): Promise<TurnRecord[]>;
   exportHistory(conversation: number): Promise<string>;
+  settings(): Promise<Settings>;
+  /** Saves and applies; rejects with a message when a value is refused. */
+  saveSettings(settings: Settings): Promise<void>;
 }

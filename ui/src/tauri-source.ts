@@ -4,6 +4,7 @@ import { listen } from "@tauri-apps/api/event";
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
+import type { Settings } from "./bindings/Settings";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { AssistantSource } from "./source";
 
@@ -29,4 +30,6 @@ export const tauriSource: AssistantSource = {
   searchHistory: (query) => invoke<Conversation[]>("history_search", { query }),
   historyTurns: (conversation) => invoke<TurnRecord[]>("history_turns", { conversation }),
   exportHistory: (conversation) => invoke<string>("history_export", { conversation }),
+  settings: () => invoke<Settings>("settings_get"),
+  saveSettings: (settings) => invoke("settings_set", { settings }),
 };

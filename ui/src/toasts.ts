@@ -10,6 +10,7 @@ export const actionFor: Record<ErrorKind, string> = {
   voice: "Choose another voice",
   model: "Open models",
   storage: "Show history folder",
+  settings: "Open settings",
 };
 
 /** Shows a toast in `root`; it goes when dismissed or after `lifetimeMs`. */

@@ -45,6 +45,8 @@ pub enum ErrorKind {
     Model,
     /// History could not be saved or read.
     Storage,
+    /// The settings file had values that could not be used.
+    Settings,
 }
 
 /// How long each stage of a turn took. Every time is milliseconds on the assistant's

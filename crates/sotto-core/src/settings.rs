@@ -60,6 +60,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
+        let turn = crate::TurnSettings::default();
         Settings {
             microphone: None,
             speaker: None,
@@ -68,11 +69,11 @@ impl Default for Settings {
             stt_model: "whisper-tiny.en".into(),
             llm_model: "smollm2-135m-instruct".into(),
             voice: sotto_tts::piper::DEFAULT_PIPER_VOICE.into(),
-            speed: 1.0,
-            persona: "You are a helpful assistant.".into(),
-            temperature: 0.2,
-            top_p: 0.95,
-            max_tokens: 160,
+            speed: turn.speed,
+            persona: turn.system_prompt,
+            temperature: turn.sampling.temperature,
+            top_p: turn.sampling.top_p,
+            max_tokens: turn.sampling.max_tokens,
             offline: false,
             turn_logs: false,
             keep_turn_logs: sotto_store::turn_log::DEFAULT_KEEP as u32,
