@@ -7,7 +7,7 @@ use ts_rs::TS;
 /// Whether a model can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "lowercase")]
-#[ts(export, export_to = "../../ui/src/bindings/")]
+#[ts(export)]
 pub enum ModelState {
     /// Present and verified.
     Installed,
@@ -19,7 +19,7 @@ pub enum ModelState {
 
 /// One row of the models panel.
 #[derive(Debug, Clone, Serialize, TS)]
-#[ts(export, export_to = "../../ui/src/bindings/")]
+#[ts(export)]
 pub struct ModelStatus {
     /// The model id (`sotto models fetch ID`).
     pub id: String,

@@ -14,7 +14,7 @@ pub const STATUS: &str = "sotto://status";
 /// What the user asks of the assistant from the window (or the hotkey).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[ts(export, export_to = "../../ui/src/bindings/")]
+#[ts(export)]
 pub enum UiCommand {
     /// Start listening (the talk button or hotkey went down).
     StartListening,
@@ -43,7 +43,7 @@ impl From<UiCommand> for sotto_core::Command {
 /// Whether the assistant can be used yet.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[ts(export, export_to = "../../ui/src/bindings/")]
+#[ts(export)]
 pub enum AppStatus {
     /// Loading; `step` says what.
     Starting {

@@ -8,7 +8,7 @@ use ts_rs::TS;
 /// The assistant's seven states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub enum AssistantState {
     /// Waiting for the hotkey (push-to-talk) or not listening.
     Idle,
@@ -29,7 +29,7 @@ pub enum AssistantState {
 /// What kind of thing went wrong, so the UI can offer the right action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub enum ErrorKind {
     /// The microphone is missing, failed or was unplugged.
     Microphone,
@@ -53,7 +53,7 @@ pub enum ErrorKind {
 /// monotonic clock (the same clock as `at_ms` in [`Event::StateChanged`]); a stage that did
 /// not happen (an interrupted turn, an instant answer with no LLM) is `null`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, TS)]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub struct Timings {
     /// The user stopped speaking (hands-free: end of speech; push-to-talk: key release).
     pub speech_end_ms: Option<f64>,
@@ -87,7 +87,7 @@ impl Timings {
 /// How a turn ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub enum TurnOutcome {
     /// The whole answer was spoken.
     Answered,
@@ -102,7 +102,7 @@ pub enum TurnOutcome {
 /// Everything the assistant reports, one JSON object per event with a `type` field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub enum Event {
     /// The assistant entered a state.
     StateChanged {

@@ -14,7 +14,7 @@ use crate::event::{Timings, TurnOutcome};
 
 /// One turn as history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub struct TurnRecord {
     /// When the turn ended, in milliseconds since the Unix epoch.
     #[ts(type = "number")]

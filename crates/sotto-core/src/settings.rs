@@ -11,7 +11,7 @@ use ts_rs::TS;
 /// How a turn is opened and closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub enum TalkMode {
     /// Hold the hotkey while speaking.
     PushToTalk,
@@ -24,7 +24,7 @@ pub enum TalkMode {
 /// Everything the user can set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default, deny_unknown_fields)]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub struct Settings {
     /// The microphone by name (`None`: the system default).
     pub microphone: Option<String>,

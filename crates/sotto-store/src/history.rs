@@ -18,7 +18,7 @@ pub(crate) const TURNS: &str = "turns";
 
 /// A conversation as the history list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export, export_to = "../../../ui/src/bindings/")]
+#[ts(export)]
 pub struct Conversation {
     /// Its id (increasing with time).
     #[ts(type = "number")]
