@@ -4,6 +4,12 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   base: "./",
   clearScreen: false,
-  build: { outDir: "dist", emptyOutDir: true, target: "es2022" },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    target: "es2022",
+    // Two windows: the main one and the always-on-top overlay.
+    rollupOptions: { input: { main: "index.html", overlay: "overlay.html" } },
+  },
   test: { environment: "jsdom", globals: true, include: ["src/**/*.test.ts"] },
 });

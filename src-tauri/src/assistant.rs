@@ -7,17 +7,20 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
 use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, Player};
-use sotto_core::assemble::{assemble, default_intents_path, EngineChoice};
+use sotto_core::assemble::{assemble, default_intents_path, CloudChoice, EngineChoice};
 use sotto_core::settings::{Settings, TalkMode};
-use sotto_core::{Assistant, ErrorKind, Event, Memory, TurnSettings};
-use sotto_llm::Sampling;
+use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory, TurnSettings};
+use sotto_llm::http::OfflineSwitch;
+use sotto_llm::keys::KeyStore;
+use sotto_llm::{providers, Sampling};
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
 use sotto_store::Store;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::{mpsc, watch};
 
-use crate::protocol::{AppStatus, UiCommand, EVENT, STATUS};
+use crate::protocol::{AppStatus, UiCommand, EVENT, SETUP, STATUS};
+use crate::setup;
 
 /// Test-only: a WAV file spoken into a virtual microphone each time listening starts,
 /// instead of the real microphone (the end-to-end test has no microphone).
@@ -29,15 +32,20 @@ enum Control {
     Ui(UiCommand),
     /// New settings: saved already; restart the assistant with them.
     Apply(Box<Settings>),
+    /// First run: download the missing default models, then start.
+    Download,
 }
 
-/// What the window's commands reach.
+/// What the window's commands, the hotkey and the tray reach.
+#[derive(Clone)]
 pub struct AssistantHandle {
     commands: mpsc::UnboundedSender<Control>,
     settings: watch::Receiver<Settings>,
     status: watch::Receiver<AppStatus>,
+    state: watch::Receiver<AssistantState>,
     history: watch::Receiver<Option<Arc<Store>>>,
     notices: watch::Receiver<Vec<Event>>,
+    reporter: Arc<Reporter>,
 }
 
 impl AssistantHandle {
@@ -65,9 +73,39 @@ impl AssistantHandle {
             .map_err(|_| "the assistant has stopped".to_string())
     }
 
+    /// Tells the window about a problem (a toast, kept for a window that opens later).
+    pub fn error(&self, kind: ErrorKind, message: String) {
+        self.reporter.error(kind, message);
+    }
+
+    /// Starts the first-run download of the missing default models.
+    pub fn download(&self) {
+        let _ = self.commands.send(Control::Download);
+    }
+
     /// The current status.
     pub fn status(&self) -> AppStatus {
         self.status.borrow().clone()
+    }
+
+    /// Status changes, for the tray.
+    pub fn watch_status(&self) -> watch::Receiver<AppStatus> {
+        self.status.clone()
+    }
+
+    /// What the assistant is doing now.
+    pub fn state(&self) -> AssistantState {
+        *self.state.borrow()
+    }
+
+    /// State changes, for the tray.
+    pub fn watch_state(&self) -> watch::Receiver<AssistantState> {
+        self.state.clone()
+    }
+
+    /// Settings changes (after each save), for the shell.
+    pub fn watch_settings(&self) -> watch::Receiver<Settings> {
+        self.settings.clone()
     }
 
     /// Problems met while starting (no microphone, damaged history), for a window that
@@ -91,31 +129,41 @@ pub fn start(app: AppHandle) -> AssistantHandle {
     });
     let (history_tx, history) = watch::channel(None);
     let (notices_tx, notices) = watch::channel(Vec::new());
+    let (state_tx, state) = watch::channel(AssistantState::Idle);
     let loaded = settings_path().map(|p| Settings::load(&p));
     let (settings_tx, settings) = watch::channel(
         loaded
             .as_ref()
             .map_or_else(Settings::default, |l| l.settings.clone()),
     );
+    let reporter = Arc::new(Reporter {
+        app: app.clone(),
+        status: status_tx,
+        notices: notices_tx,
+    });
+    let owner_reporter = reporter.clone();
     tauri::async_runtime::spawn(async move {
-        let reporter = Reporter {
-            app: app.clone(),
-            status: status_tx,
-            notices: notices_tx,
-        };
+        let reporter = owner_reporter;
         if let Some(loaded) = loaded {
             for line in loaded.reset {
                 reporter.error(ErrorKind::Settings, format!("Settings: {line}."));
             }
         }
-        run(app, reporter, history_tx, settings_tx, commands).await;
+        let channels = Channels {
+            history: history_tx,
+            settings: settings_tx,
+            state: Arc::new(state_tx),
+        };
+        run(app, reporter, channels, commands).await;
     });
     AssistantHandle {
         commands: commands_tx,
         settings,
         status,
+        state,
         history,
         notices,
+        reporter,
     }
 }
 
@@ -169,16 +217,22 @@ fn settings_path() -> Option<PathBuf> {
     Settings::default_path()
 }
 
+/// What the owner task publishes besides status and notices.
+struct Channels {
+    history: watch::Sender<Option<Arc<Store>>>,
+    settings: watch::Sender<Settings>,
+    state: Arc<watch::Sender<AssistantState>>,
+}
+
 async fn run(
     app: AppHandle,
-    reporter: Reporter,
-    history_tx: watch::Sender<Option<Arc<Store>>>,
-    settings_tx: watch::Sender<Settings>,
+    reporter: Arc<Reporter>,
+    channels: Channels,
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     reporter.step("Opening your history");
     let history = open_history(&reporter);
-    let _ = history_tx.send(history.clone());
+    let _ = channels.history.send(history.clone());
 
     reporter.step("Checking the models");
     let models = match ModelStore::open_default() {
@@ -190,21 +244,28 @@ async fn run(
             })
         }
     };
-    let missing = missing_defaults(&models);
-    if !missing.is_empty() {
-        return reporter.status(AppStatus::SetupNeeded { missing });
+    if !first_run_setup(&app, &reporter, &models, &channels.settings, &mut control).await {
+        return;
     }
 
     loop {
-        let settings = settings_tx.borrow().clone();
-        let running =
-            match start_assistant(&app, &reporter, &models, &settings, history.clone()).await {
-                Ok(running) => Some(running),
-                Err(failed) => {
-                    reporter.status(failed);
-                    None
-                }
-            };
+        let settings = channels.settings.borrow().clone();
+        let started = start_assistant(
+            &app,
+            &reporter,
+            &models,
+            &settings,
+            history.clone(),
+            channels.state.clone(),
+        )
+        .await;
+        let running = match started {
+            Ok(running) => Some(running),
+            Err(failed) => {
+                reporter.status(failed);
+                None
+            }
+        };
         // Serve commands until new settings arrive (or the app closes).
         let next = loop {
             match control.recv().await {
@@ -213,7 +274,12 @@ async fn run(
                         running.send(command);
                     }
                 }
+                // The hotkey, overlay and autostart are the shell's: no restart for them.
+                Some(Control::Apply(new)) if !needs_restart(&settings, &new) => {
+                    let _ = channels.settings.send(*new);
+                }
                 Some(Control::Apply(settings)) => break Some(settings),
+                Some(Control::Download) => {}
                 None => break None,
             }
         };
@@ -222,9 +288,67 @@ async fn run(
         }
         match next {
             Some(settings) => {
-                let _ = settings_tx.send(*settings);
+                let _ = channels.settings.send(*settings);
             }
             None => return,
+        }
+    }
+}
+
+/// Whether going from `old` to `new` changes anything the running assistant uses.
+fn needs_restart(old: &Settings, new: &Settings) -> bool {
+    let engine = |s: &Settings| Settings {
+        hotkey: String::new(),
+        overlay: false,
+        start_on_login: false,
+        mode: match s.mode {
+            // Both listen the same way; only the hotkey reads them differently.
+            TalkMode::Toggle => TalkMode::PushToTalk,
+            mode => mode,
+        },
+        ..s.clone()
+    };
+    engine(old) != engine(new)
+}
+
+/// Until every default model is installed: shows the setup screen and downloads when
+/// asked (again after a failure). False if the app closed first.
+async fn first_run_setup(
+    app: &AppHandle,
+    reporter: &Reporter,
+    models: &ModelStore,
+    settings: &watch::Sender<Settings>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> bool {
+    let mut problem = None;
+    loop {
+        let missing = setup::missing_defaults(models);
+        if missing.is_empty() {
+            return true;
+        }
+        reporter.status(AppStatus::SetupNeeded {
+            bytes: setup::bytes_to_fetch(models, &missing),
+            missing: missing.clone(),
+            problem: problem.take(),
+        });
+        loop {
+            match control.recv().await {
+                Some(Control::Download) => break,
+                Some(Control::Apply(new)) => {
+                    let _ = settings.send(*new);
+                }
+                Some(Control::Ui(_)) => {}
+                None => return false,
+            }
+        }
+        reporter.status(AppStatus::Downloading);
+        let window = app.clone();
+        let report = move |progress| {
+            let _ = window.emit(SETUP, &progress);
+        };
+        if let Err(e) = setup::download(models, &missing, report).await {
+            reporter.error(ErrorKind::Model, format!("{}.", sentence(&e)));
+            problem = Some(e);
         }
     }
 }
@@ -258,6 +382,7 @@ async fn start_assistant(
     models: &ModelStore,
     settings: &Settings,
     history: Option<Arc<Store>>,
+    state: Arc<watch::Sender<AssistantState>>,
 ) -> Result<Running, AppStatus> {
     let (input, capture_events, microphone) = open_input(reporter, settings.microphone.as_deref())
         .map_err(|message| AppStatus::Failed {
@@ -283,6 +408,8 @@ async fn start_assistant(
         voice: settings.voice.clone(),
         intents: default_intents_path(),
         speed: settings.speed,
+        vad_threshold: settings.vad_threshold(),
+        cloud: cloud_choice(settings),
         ..EngineChoice::default()
     };
     let (mut engines, listener) =
@@ -320,6 +447,9 @@ async fn start_assistant(
         loop {
             match events.recv().await {
                 Ok(event) => {
+                    if let Event::StateChanged { state: now, .. } = &event {
+                        let _ = state.send(*now);
+                    }
                     let _ = forward.emit(EVENT, &event);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -361,20 +491,20 @@ fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
     }
 }
 
-/// Default models that are not installed (or not whole).
-fn missing_defaults(models: &ModelStore) -> Vec<String> {
-    models
-        .manifest()
-        .models
-        .iter()
-        .filter(|m| m.default && m.runs_here())
-        .filter(|m| {
-            models
-                .check(&m.id)
-                .map_or(true, |files| !sotto_models::problems(&files).is_empty())
-        })
-        .map(|m| m.id.clone())
-        .collect()
+/// The cloud provider the settings ask for; none when the local model answers alone or
+/// the user is offline.
+fn cloud_choice(settings: &Settings) -> Option<CloudChoice> {
+    if settings.offline || settings.provider == providers::LOCAL {
+        return None;
+    }
+    Some(CloudChoice {
+        provider: settings.provider.clone(),
+        model: settings.cloud_model.clone(),
+        base_url: settings.cloud_base_url.clone(),
+        fallback_to_local: settings.fallback_to_local,
+        keys: KeyStore::default(),
+        offline: OfflineSwitch::default(),
+    })
 }
 
 type OpenedInput = (Input, std_mpsc::Receiver<CaptureEvent>, String);
@@ -432,11 +562,39 @@ fn open_player(reporter: &Reporter, device: Option<&str>) -> Result<Player, Stri
 }
 
 /// `message` as the start of a sentence: capitalised, without its closing full stop.
-fn sentence(message: &str) -> String {
+pub fn sentence(message: &str) -> String {
     let trimmed = message.trim().trim_end_matches('.');
     let mut chars = trimmed.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_engine_settings_restart_the_assistant() {
+        let old = Settings::default();
+        let shell_only = Settings {
+            hotkey: "Ctrl+Shift+T".into(),
+            overlay: !old.overlay,
+            start_on_login: true,
+            mode: TalkMode::Toggle,
+            ..old.clone()
+        };
+        assert!(!needs_restart(&old, &shell_only));
+        let hands_free = Settings {
+            mode: TalkMode::HandsFree,
+            ..old.clone()
+        };
+        assert!(needs_restart(&old, &hands_free));
+        let warmer = Settings {
+            temperature: 1.2,
+            ..old.clone()
+        };
+        assert!(needs_restart(&old, &warmer));
     }
 }

@@ -5,11 +5,20 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod assistant;
+mod autostart;
+mod choices;
 mod history;
+mod hotkey;
 mod models;
 mod protocol;
+mod setup;
+mod shell;
+mod single_instance;
+mod tray;
 
-use tauri::{Manager, State};
+use std::sync::OnceLock;
+
+use tauri::{Manager, State, WindowEvent};
 
 use assistant::AssistantHandle;
 use protocol::{AppStatus, UiCommand};
@@ -39,11 +48,20 @@ fn settings_set(settings: Settings, handle: State<'_, AssistantHandle>) -> Resul
     handle.apply(settings)
 }
 
+/// First run: download the missing default models (progress comes as events).
+#[tauri::command]
+fn setup_download(handle: State<'_, AssistantHandle>) {
+    handle.download();
+}
+
 /// Problems reported while starting, for a window that opened after them.
 #[tauri::command]
 fn startup_notices(handle: State<'_, AssistantHandle>) -> Vec<sotto_core::Event> {
     handle.notices()
 }
+
+/// Whether the tray icon is there (closing the window then hides it).
+struct HasTray(bool);
 
 fn main() {
     tracing_subscriber::fmt()
@@ -53,11 +71,56 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    // A second Sotto brings the first one's window forward and leaves.
+    static APP: OnceLock<tauri::AppHandle> = OnceLock::new();
+    let instance = single_instance::acquire(&single_instance::default_socket(), || {
+        if let Some(app) = APP.get() {
+            shell::show_main(app);
+        }
+    });
+    let _guard = match instance {
+        Ok(single_instance::Instance::First(guard)) => Some(guard),
+        Ok(single_instance::Instance::Second) => {
+            eprintln!("Sotto is already running: its window was brought forward.");
+            return;
+        }
+        Err(e) => {
+            // Better two instances than none.
+            tracing::warn!("cannot check for another running Sotto: {e}");
+            None
+        }
+    };
+    let minimized = std::env::args().any(|a| a == autostart::MINIMIZED_FLAG);
     let result = tauri::Builder::default()
-        .setup(|app| {
+        .plugin(tauri_plugin_global_shortcut::Builder::new().build())
+        .setup(move |app| {
+            let _ = APP.set(app.handle().clone());
             let handle = assistant::start(app.handle().clone());
+            let has_tray = shell::install(app.handle(), &handle);
             app.manage(handle);
+            app.manage(HasTray(has_tray));
+            if minimized && has_tray {
+                if let Some(window) = app.get_webview_window(shell::MAIN_WINDOW) {
+                    let _ = window.hide();
+                }
+            }
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            if window.label() != shell::MAIN_WINDOW {
+                return;
+            }
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                // With a tray, Sotto keeps listening for the hotkey; without one, closing
+                // the window is the only way out, so it quits (the overlay goes too).
+                let has_tray = window.try_state::<HasTray>().is_some_and(|t| t.0);
+                if has_tray {
+                    api.prevent_close();
+                    let _ = window.hide();
+                } else {
+                    window.app_handle().exit(0);
+                }
+            }
         })
         .invoke_handler(tauri::generate_handler![
             command,
@@ -65,6 +128,11 @@ fn main() {
             startup_notices,
             settings_get,
             settings_set,
+            setup_download,
+            choices::settings_choices,
+            choices::api_key_status,
+            choices::api_key_set,
+            choices::api_key_delete,
             models::models_status,
             history::history_search,
             history::history_turns,

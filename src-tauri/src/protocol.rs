@@ -10,6 +10,8 @@ use ts_rs::TS;
 pub const EVENT: &str = "sotto://event";
 /// The Tauri event that carries [`AppStatus`] changes.
 pub const STATUS: &str = "sotto://status";
+/// The Tauri event that carries [`SetupProgress`] while the first-run download runs.
+pub const SETUP: &str = "sotto://setup";
 
 /// What the user asks of the assistant from the window (or the hotkey).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, TS)]
@@ -61,7 +63,14 @@ pub enum AppStatus {
     SetupNeeded {
         /// The missing model ids.
         missing: Vec<String>,
+        /// How much there is to download, in bytes.
+        #[ts(type = "number")]
+        bytes: u64,
+        /// Why the last download attempt failed, for a person (`None`: not tried yet).
+        problem: Option<String>,
     },
+    /// The first-run download is running; [`SETUP`] events tell its progress.
+    Downloading,
     /// The assistant could not start; `message` says what to do.
     Failed {
         /// What failed.
@@ -69,4 +78,22 @@ pub enum AppStatus {
         /// For a person.
         message: String,
     },
+}
+
+/// How far the first-run download has got.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct SetupProgress {
+    /// The model being fetched.
+    pub model: String,
+    /// Models finished so far.
+    pub models_done: u32,
+    /// Models to fetch in all.
+    pub models_total: u32,
+    /// Bytes downloaded so far, over every model.
+    #[ts(type = "number")]
+    pub bytes_done: u64,
+    /// Bytes to download in all (known from the manifest).
+    #[ts(type = "number")]
+    pub bytes_total: u64,
 }

@@ -5,6 +5,7 @@
 // SOTTO_DATA_DIR (a fresh history) set.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -14,6 +15,10 @@ const application = process.env.SOTTO_APP;
 const shots = process.env.SOTTO_SCREENSHOTS ?? "e2e-screenshots";
 if (!application) throw new Error("set SOTTO_APP to the sotto-app binary");
 if (!process.env.SOTTO_TEST_INPUT) throw new Error("set SOTTO_TEST_INPUT to a spoken question (WAV)");
+
+// The display the app runs on (openApp starts Xvfb on :99 when there is none).
+const display = process.env.DISPLAY ?? ":99";
+const xdotool = (...args) => execFileSync("xdotool", args, { env: { ...process.env, DISPLAY: display } });
 
 let app;
 before(async () => {
@@ -113,4 +118,48 @@ test("a spoken question goes through every state, streams its answer and can be 
   await app.click("#talk");
   await waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
   await shot("after-interrupt.png");
+});
+
+test("the global hotkey talks while held and cuts in on an answer", async () => {
+  await waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
+  const before = (await app.findAll(".turn")).length;
+  xdotool("keydown", "ctrl+alt+space");
+  await app.waitForText("#state-label", (t) => t === "LISTENING", 10_000);
+  // The test microphone speaks the question while the key is held.
+  await sleep(3_500);
+  xdotool("keyup", "ctrl+alt+space");
+  await app.waitForText("#state-label", (t) => t === "SPEAKING", 60_000);
+  assert.equal((await app.findAll(".turn")).length, before + 1, "the hotkey made one new turn");
+  const question = await app.text(".turn:last-child .user");
+  assert.match(question, /dragon/i);
+  // Pressing the key during the answer interrupts it and listens (barge-in).
+  xdotool("keydown", "ctrl+alt+space");
+  await app.waitForText("#state-label", (t) => t === "LISTENING", 5_000);
+  xdotool("keyup", "ctrl+alt+space");
+  await shot("hotkey.png");
+});
+
+test("the overlay shows the state on top, and a second start brings the first forward", async () => {
+  const handles = await app.windows();
+  assert.equal(handles.length, 2, `windows: ${handles}`);
+  let overlay = null;
+  for (const handle of handles) {
+    await app.switchTo(handle);
+    if ((await app.title()) === "Sotto overlay") overlay = handle;
+  }
+  assert.ok(overlay, "an overlay window");
+  await app.switchTo(overlay);
+  const label = await app.waitForText("#state-label", (t) => t.length > 0, 5_000);
+  assert.match(label, /^(idle|listening|analyzing speech|checking cache|routing to llm|generating speech|speaking)$/i);
+  await shot("overlay.png");
+  await app.switchTo(handles.find((h) => h !== overlay));
+  assert.equal(await app.title(), "Sotto");
+
+  const second = spawnSync(application, [], {
+    env: { ...process.env, DISPLAY: display },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  assert.equal(second.status, 0, `second instance: ${second.stderr}`);
+  assert.match(second.stderr, /already running/);
 });

@@ -41,9 +41,9 @@ async function waitForPort(url, deadlineMs) {
 }
 
 /** Everything an end-to-end test needs, torn down by `close()`. */
-export async function openApp({ application, port = 4444, display = ":99" }) {
+export async function openApp({ application, port = 4444, display = ":99", env: extra = {} }) {
   const children = [];
-  const env = { ...process.env };
+  const env = { ...process.env, ...extra };
   if (!env.DISPLAY) {
     env.DISPLAY = display;
     children.push(start("xvfb", "Xvfb", [display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"], env));
@@ -78,6 +78,10 @@ export async function openApp({ application, port = 4444, display = ":99" }) {
       /** Runs `script` (a function body) in the page and returns its result. */
       execute: (script, args = []) => call(base, "POST", s("/execute/sync"), { script, args }),
       screenshot: async () => Buffer.from(await call(base, "GET", s("/screenshot")), "base64"),
+      /** Handles of every window of the app. */
+      windows: () => call(base, "GET", s("/window/handles")),
+      /** Makes the window with `handle` the one later calls act on. */
+      switchTo: (handle) => call(base, "POST", s("/window"), { handle }),
       async waitForText(css, predicate, timeoutMs = 20_000) {
         const until = Date.now() + timeoutMs;
         let last = "";

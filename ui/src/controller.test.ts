@@ -5,7 +5,10 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
+import type { KeyStatus } from "./bindings/KeyStatus";
 import type { Settings } from "./bindings/Settings";
+import type { SettingsChoices } from "./bindings/SettingsChoices";
+import type { SetupProgress } from "./bindings/SetupProgress";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { UiCommand } from "./bindings/UiCommand";
 import { startWindow } from "./controller";
@@ -21,6 +24,9 @@ class FakeSource implements AssistantSource {
   records: TurnRecord[] = [];
   private eventHandler: (e: Event) => void = () => undefined;
   private statusHandler: (s: AppStatus) => void = () => undefined;
+  private setupHandler: (p: SetupProgress) => void = () => undefined;
+  downloads = 0;
+  keys = new Map<string, string>();
   constructor(
     private status: AppStatus,
     private notices: Event[] = [],
@@ -57,14 +63,55 @@ class FakeSource implements AssistantSource {
     llm_model: "smollm2-135m-instruct",
     voice: "piper-en_US-joe-medium",
     speed: 1,
+    vad_sensitivity: 0.5,
     persona: "You are a helpful assistant.",
     temperature: 0.2,
     top_p: 0.95,
     max_tokens: 160,
+    provider: "local",
+    cloud_model: null,
+    cloud_base_url: null,
+    fallback_to_local: true,
     offline: false,
+    overlay: true,
+    start_on_login: false,
     turn_logs: false,
     keep_turn_logs: 50,
   };
+  lists: SettingsChoices = {
+    microphones: ["USB Mic", "Built-in"],
+    speakers: ["Speakers"],
+    stt_models: ["whisper-tiny.en"],
+    llm_models: ["smollm2-135m-instruct", "qwen2.5-0.5b-instruct"],
+    providers: [
+      { id: "local", name: "This computer (local model)", needs_key: false, default_model: "" },
+      { id: "openai", name: "OpenAI", needs_key: true, default_model: "gpt-4o-mini" },
+    ],
+  };
+  choices() {
+    return Promise.resolve(this.lists);
+  }
+  keyStatus(provider: string): Promise<KeyStatus> {
+    return Promise.resolve(this.keys.has(provider) ? "keychain" : "missing");
+  }
+  setKey(provider: string, key: string) {
+    this.keys.set(provider, key);
+    return Promise.resolve();
+  }
+  deleteKey(provider: string) {
+    this.keys.delete(provider);
+    return Promise.resolve();
+  }
+  downloadModels() {
+    this.downloads += 1;
+    return Promise.resolve();
+  }
+  onSetupProgress(handler: (p: SetupProgress) => void) {
+    this.setupHandler = handler;
+  }
+  progress(p: SetupProgress) {
+    this.setupHandler(p);
+  }
   settings() {
     return Promise.resolve(this.stored);
   }
@@ -220,7 +267,9 @@ describe("the window", () => {
     mode.value = "hands_free";
     $<HTMLTextAreaElement>("#setting-persona").value = "You are terse.";
     $<HTMLInputElement>("#setting-turn_logs").checked = true;
-    $<HTMLInputElement>("#setting-microphone").value = "  ";
+    const microphones = [...$<HTMLSelectElement>("#setting-microphone").options].map((o) => o.textContent);
+    expect(microphones).toEqual(["System default", "USB Mic", "Built-in"]);
+    $<HTMLSelectElement>("#setting-microphone").value = "";
     $<HTMLFormElement>("#settings").dispatchEvent(new Event("submit", { cancelable: true }));
     await settle();
     expect(source.saved).toHaveLength(1);
@@ -239,5 +288,53 @@ describe("the window", () => {
     await settle();
     expect(source.saved).toHaveLength(1);
     expect($("#settings-note").textContent).toContain("max_tokens");
+  });
+
+  it("offers the API key field for a cloud provider and never shows the key", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    expect($("#api-key").hidden).toBe(true);
+    const provider = $<HTMLSelectElement>("#setting-provider");
+    provider.value = "openai";
+    provider.dispatchEvent(new Event("change", { bubbles: true }));
+    await settle();
+    expect($("#api-key").hidden).toBe(false);
+    expect($("#api-key-provider").textContent).toBe("OpenAI");
+    expect($("#api-key-status").textContent).toContain("No key yet");
+    $<HTMLInputElement>("#api-key-input").value = "sk-test-123";
+    $<HTMLButtonElement>("#api-key-save").click();
+    await settle();
+    await settle();
+    expect(source.keys.get("openai")).toBe("sk-test-123");
+    expect($<HTMLInputElement>("#api-key-input").value).toBe("");
+    expect($("#api-key-status").textContent).toContain("stored in the system keychain");
+    expect(document.body.innerHTML).not.toContain("sk-test-123");
+  });
+
+  it("shows the first-run screen, downloads with progress, then gets out of the way", async () => {
+    const source = new FakeSource({
+      type: "setup_needed",
+      missing: ["whisper-tiny.en", "silero-vad-v6"],
+      bytes: 78_000_000,
+      problem: null,
+    });
+    startWindow(source);
+    await settle();
+    expect($("#setup").hidden).toBe(false);
+    expect($("#setup-text").textContent).toContain("2 models, 78 MB");
+    expect(document.querySelectorAll("#setup-models li")).toHaveLength(2);
+    $<HTMLButtonElement>("#setup-download").click();
+    expect(source.downloads).toBe(1);
+    source.setStatus({ type: "downloading" });
+    expect($<HTMLButtonElement>("#setup-download").disabled).toBe(true);
+    source.progress({ model: "whisper-tiny.en", models_done: 0, models_total: 2, bytes_done: 39_000_000, bytes_total: 78_000_000 });
+    expect($<HTMLProgressElement>("#setup-progress").value).toBe(39_000_000);
+    expect($("#setup-detail").textContent).toBe("Downloading whisper-tiny.en (1 of 2): 39 MB of 78 MB");
+    source.setStatus({ type: "setup_needed", missing: ["silero-vad-v6"], bytes: 2_300_000, problem: "Could not download silero-vad-v6: disk full" });
+    expect($("#setup-download").textContent).toBe("Try again");
+    expect($("#setup-detail").textContent).toContain("disk full");
+    source.setStatus(ready);
+    expect($("#setup").hidden).toBe(true);
   });
 });

@@ -5,7 +5,10 @@ import type { Event } from "./bindings/Event";
 import { renderConversation, type ConversationElements } from "./conversation-view";
 import { renderHistory, renderTurns } from "./history-view";
 import { apply, initialSession, type Session } from "./session";
+import type { SettingsChoices } from "./bindings/SettingsChoices";
+import type { KeyStatus } from "./bindings/KeyStatus";
 import { readSettings, renderSettings } from "./settings-view";
+import { renderSetup, renderSetupProgress, type SetupElements } from "./setup-view";
 import type { AssistantSource } from "./source";
 import { showToast } from "./toasts";
 import { renderWaterfall } from "./waterfall";
@@ -24,7 +27,11 @@ export function statusText(status: AppStatus): string {
     case "ready":
       return `Ready. Microphone: ${status.microphone}. Output: ${status.speaker}.`;
     case "setup_needed":
-      return `Some models are missing (${status.missing.join(", ")}). Download them in Models below.`;
+      return status.problem
+        ? `The download stopped: ${status.problem}`
+        : `Sotto needs its models before it can listen (${status.missing.length} to download).`;
+    case "downloading":
+      return "Downloading the models…";
     case "failed":
       return status.message;
   }
@@ -89,13 +96,30 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
     }
     redraw();
   };
+  const setup: SetupElements = {
+    section: byId(doc, "setup"),
+    text: byId(doc, "setup-text"),
+    models: byId(doc, "setup-models"),
+    download: byId<HTMLButtonElement>(doc, "setup-download"),
+    progress: byId<HTMLProgressElement>(doc, "setup-progress"),
+    detail: byId(doc, "setup-detail"),
+  };
   const onStatus = (s: AppStatus) => {
     status.textContent = statusText(s);
     status.dataset.status = s.type;
+    const wasReady = ready;
     ready = s.type === "ready";
     if (s.type === "failed") toast(s.kind, s.message);
+    renderSetup(s, setup);
+    // Models just arrived (or the assistant restarted): the lists may have changed.
+    if (ready && !wasReady) void loadSettings();
     redraw();
   };
+  source.onSetupProgress((p) => renderSetupProgress(p, setup));
+  setup.download.addEventListener("click", () => {
+    setup.download.disabled = true;
+    void source.downloadModels();
+  });
 
   source.onEvent(onEvent);
   source.onStatus(onStatus);
@@ -124,17 +148,59 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
   const settingsForm = byId<HTMLFormElement>(doc, "settings");
   const settingsFields = byId(doc, "settings-fields");
   const settingsNote = byId(doc, "settings-note");
+  const keyRow = byId(doc, "api-key");
+  const keyInput = byId<HTMLInputElement>(doc, "api-key-input");
+  const keyNote = byId(doc, "api-key-status");
+  let choices: SettingsChoices | null = null;
+  const keyWords: Record<KeyStatus, string> = {
+    not_needed: "This provider needs no key.",
+    keychain: "A key is stored in the system keychain.",
+    environment: "Using the key from the provider's environment variable; save one here to keep it in the keychain.",
+    missing: "No key yet: paste one and save it. It is kept in the system keychain, never in a file.",
+  };
+  const selectedProvider = () => settingsFields.querySelector<HTMLSelectElement>('[name="provider"]')?.value ?? "local";
+  const showKeyRow = async () => {
+    const provider = selectedProvider();
+    const info = choices?.providers.find((p) => p.id === provider);
+    keyRow.hidden = !info?.needs_key;
+    if (keyRow.hidden) return;
+    byId(doc, "api-key-provider").textContent = info?.name ?? provider;
+    try {
+      keyNote.textContent = keyWords[await source.keyStatus(provider)];
+    } catch (e) {
+      keyNote.textContent = String(e);
+    }
+  };
+  const keyAction = (action: () => Promise<void>) => {
+    action()
+      .then(() => {
+        keyInput.value = "";
+        return showKeyRow();
+      })
+      .catch((e: unknown) => {
+        keyNote.textContent = String(e);
+      });
+  };
+  byId(doc, "api-key-save").addEventListener("click", () =>
+    keyAction(() => source.setKey(selectedProvider(), keyInput.value)),
+  );
+  byId(doc, "api-key-delete").addEventListener("click", () => keyAction(() => source.deleteKey(selectedProvider())));
+  settingsFields.addEventListener("change", (e) => {
+    if ((e.target as HTMLElement | null)?.getAttribute("name") === "provider") void showKeyRow();
+  });
   const loadSettings = async () => {
     try {
       const current = await source.settings();
-      renderSettings(current, settingsFields);
+      choices = await source.choices().catch(() => null);
+      renderSettings(current, settingsFields, choices);
+      void showKeyRow();
       settingsForm.onsubmit = (e) => {
         e.preventDefault();
         settingsNote.textContent = "Saving…";
         source
           .saveSettings(readSettings(settingsFields, current))
           .then(() => {
-            settingsNote.textContent = "Saved. The assistant restarts with the new settings.";
+            settingsNote.textContent = "Saved.";
             void loadSettings();
           })
           .catch((err: unknown) => {

@@ -2,7 +2,10 @@
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
+import type { KeyStatus } from "./bindings/KeyStatus";
 import type { Settings } from "./bindings/Settings";
+import type { SettingsChoices } from "./bindings/SettingsChoices";
+import type { SetupProgress } from "./bindings/SetupProgress";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { UiCommand } from "./bindings/UiCommand";
 
@@ -21,4 +24,16 @@ export interface AssistantSource {
   settings(): Promise<Settings>;
   /** Saves and applies; rejects with a message when a value is refused. */
   saveSettings(settings: Settings): Promise<void>;
+  /** Devices, installed models and providers to pick from. */
+  choices(): Promise<SettingsChoices>;
+  /** Where a provider's API key is (never the key itself). */
+  keyStatus(provider: string): Promise<KeyStatus>;
+  /** Stores a provider's key in the system keychain. */
+  setKey(provider: string, key: string): Promise<void>;
+  /** Removes a provider's key from the keychain. */
+  deleteKey(provider: string): Promise<void>;
+  /** First run: downloads the missing models; progress comes to `onSetupProgress`. */
+  downloadModels(): Promise<void>;
+  /** Calls `handler` with the first-run download's progress. */
+  onSetupProgress(handler: (progress: SetupProgress) => void): void;
 }

@@ -4,13 +4,17 @@ import { listen } from "@tauri-apps/api/event";
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
+import type { KeyStatus } from "./bindings/KeyStatus";
 import type { Settings } from "./bindings/Settings";
+import type { SettingsChoices } from "./bindings/SettingsChoices";
+import type { SetupProgress } from "./bindings/SetupProgress";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { AssistantSource } from "./source";
 
 // The event names the app emits on (src-tauri/src/protocol.rs).
 const EVENT = "sotto://event";
 const STATUS = "sotto://status";
+const SETUP = "sotto://setup";
 
 export const tauriSource: AssistantSource = {
   onEvent(handler) {
@@ -32,4 +36,12 @@ export const tauriSource: AssistantSource = {
   exportHistory: (conversation) => invoke<string>("history_export", { conversation }),
   settings: () => invoke<Settings>("settings_get"),
   saveSettings: (settings) => invoke("settings_set", { settings }),
+  choices: () => invoke<SettingsChoices>("settings_choices"),
+  keyStatus: (provider) => invoke<KeyStatus>("api_key_status", { provider }),
+  setKey: (provider, key) => invoke("api_key_set", { provider, key }),
+  deleteKey: (provider) => invoke("api_key_delete", { provider }),
+  downloadModels: () => invoke("setup_download"),
+  onSetupProgress(handler) {
+    void listen<SetupProgress>(SETUP, (e) => handler(e.payload));
+  },
 };

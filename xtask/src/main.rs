@@ -3,10 +3,13 @@
 //! - `cargo xtask run [--headless [FILE.wav]]`: set up, then start Sotto.
 //! - `cargo xtask test`: set up, then every check and test CI runs.
 //! - `cargo xtask setup`: only the set-up (system packages, models).
+//! - `cargo xtask bundle [--check]`: the .deb installer (and, with `--check`, install it,
+//!   start it, remove it).
 //!
 //! Set-up is idempotent and quick the second time: packages already present are not
 //! reinstalled, models already verified are not downloaded, and cargo rebuilds nothing.
 
+mod bundle;
 mod setup;
 mod shell;
 
@@ -19,6 +22,8 @@ commands:
   test                         install what is missing, then run every check and test
   bench [STAGE]                install what is missing, then measure (release build);
                                STAGE: vad, stt, llm, tts, voice or all (the default)
+  bundle [--check]             build the .deb installer (release); --check installs it,
+                               starts it under Xvfb until it is ready, and removes it
   setup                        install what is missing (system packages, models)
   models ARGS...               run `sotto models ARGS...` (list, fetch, verify, dir)";
 
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("bundle") => bundle::bundle(args.iter().any(|a| a == "--check")).map(|_| ()),
         Some("models") => setup::build_workspace().and_then(|ws| ws.sotto(&args[1..])),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
@@ -192,10 +198,14 @@ fn e2e(ws: &setup::Workspace) -> Result<(), String> {
     )?;
     let shots = ws.target_dir().join("e2e-screenshots");
     let mut cmd = setup::npm(&["run", "e2e"]);
+    // Its own settings, history and autostart folder: the user's are never touched.
     cmd.env("SOTTO_APP", ws.app())
         .env("SOTTO_SCREENSHOTS", &shots)
         .env("SOTTO_TEST_INPUT", &question)
-        .env("SOTTO_DATA_DIR", dir.join("data"));
+        .env("SOTTO_E2E_DIR", &dir)
+        .env("SOTTO_MODELS_SOURCE", ws.models_dir()?)
+        .env("SOTTO_DATA_DIR", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"));
     shell::step("end-to-end", cmd)?;
     println!("==> screenshots in {}", shots.display());
     Ok(())

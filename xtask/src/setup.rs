@@ -31,6 +31,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("libgtk-3-dev", "the desktop window (Tauri)"),
     (
+        "libayatana-appindicator3-dev",
+        "the tray icon (loaded at run time; the .deb depends on it)",
+    ),
+    (
         "libdbus-1-dev",
         "API keys in the system keychain (Secret Service)",
     ),
@@ -46,6 +50,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("npm", "the user interface's packages"),
     ("xvfb", "a virtual display for the end-to-end tests"),
     ("xauth", "used by xvfb-run"),
+    (
+        "xdotool",
+        "presses the global hotkey in the end-to-end test",
+    ),
     (
         "webkit2gtk-driver",
         "WebKitWebDriver, which drives the window in end-to-end tests",
@@ -77,6 +85,13 @@ impl Workspace {
         step("sotto", cmd)
     }
 
+    /// The folder the models are installed in (`sotto models dir`).
+    pub fn models_dir(&self) -> Result<PathBuf, String> {
+        shell::output(Command::new(self.bin("sotto")).args(["models", "dir"]))
+            .map(|s| PathBuf::from(s.trim()))
+            .ok_or_else(|| "`sotto models dir` failed".to_string())
+    }
+
     /// The desktop app binary.
     pub fn app(&self) -> PathBuf {
         self.bin("sotto-app")
@@ -90,11 +105,16 @@ impl Workspace {
 
 /// Everything: system packages, the user interface, the build, the models.
 pub fn all() -> Result<Workspace, String> {
-    system_packages()?;
-    ui()?;
+    packages_and_ui()?;
     let ws = build_workspace()?;
     models(&ws)?;
     Ok(ws)
+}
+
+/// The system packages and the built user interface (what bundling needs first).
+pub fn packages_and_ui() -> Result<(), String> {
+    system_packages()?;
+    ui()
 }
 
 /// The `ui/` folder.
@@ -211,6 +231,13 @@ fn is_installed(package: &str) -> bool {
 /// Builds every crate and test once, with the selection `cargo test` will use.
 pub fn build_workspace() -> Result<Workspace, String> {
     step("build", cargo(&["build", "--workspace", "--all-targets"]))?;
+    Ok(Workspace {
+        target_dir: target_dir()?,
+    })
+}
+
+/// Cargo's target folder (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> Result<PathBuf, String> {
     let mut meta = cargo(&["metadata", "--no-deps", "--format-version", "1"]);
     meta.stderr(std::process::Stdio::inherit());
     let json = shell::output(&mut meta).ok_or("`cargo metadata` failed")?;
@@ -219,9 +246,7 @@ pub fn build_workspace() -> Result<Workspace, String> {
     let target_dir = value["target_directory"]
         .as_str()
         .ok_or("`cargo metadata` names no target directory")?;
-    Ok(Workspace {
-        target_dir: PathBuf::from(target_dir),
-    })
+    Ok(PathBuf::from(target_dir))
 }
 
 /// Fetches (or verifies, when present) the default models and the test speech.

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use sotto_audio::{
     Endpointer, EndpointerConfig, ListenMode, Listener, ListenerConfig, Player, VadKind,
 };
+use sotto_llm::fallback::{Fallback, Policy};
+use sotto_llm::http::{HttpClient, HttpConfig, OfflineSwitch};
+use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
+use sotto_llm::providers;
 use sotto_llm::Llm;
 use sotto_models::ModelStore;
 use sotto_stt::{SttConfig, WhisperStt};
@@ -35,6 +39,27 @@ pub struct EngineChoice {
     pub intents: Option<std::path::PathBuf>,
     /// Speaking rate (instant answers are spoken ahead of time at it).
     pub speed: f32,
+    /// Hands-free: the speech probability above which a frame counts as speech.
+    pub vad_threshold: f32,
+    /// A cloud provider to answer (`None`: the local model alone).
+    pub cloud: Option<CloudChoice>,
+}
+
+/// A cloud provider, and how it shares the work with the local model.
+#[derive(Debug, Clone)]
+pub struct CloudChoice {
+    /// The provider's id (see `sotto_llm::providers::PRESETS`).
+    pub provider: String,
+    /// Its model (`None`: the provider's default).
+    pub model: Option<String>,
+    /// Another base URL (a proxy, a test server); `None`: the provider's.
+    pub base_url: Option<String>,
+    /// Answer with the local model when the provider fails or is slow to start.
+    pub fallback_to_local: bool,
+    /// Where the provider's key is kept.
+    pub keys: KeyStore,
+    /// Cuts every cloud request while on.
+    pub offline: OfflineSwitch,
 }
 
 /// Where the user's instant answers live: `<config dir>/sotto/intents.toml`.
@@ -52,6 +77,8 @@ impl Default for EngineChoice {
             threads: None,
             intents: None,
             speed: 1.0,
+            vad_threshold: EndpointerConfig::default().threshold,
+            cloud: None,
         }
     }
 }
@@ -122,9 +149,19 @@ pub async fn assemble(
             mode,
             ..ListenerConfig::default()
         },
-        Endpointer::new(detector, EndpointerConfig::default()),
+        Endpointer::new(
+            detector,
+            EndpointerConfig {
+                threshold: choice.vad_threshold,
+                ..EndpointerConfig::default()
+            },
+        ),
     );
-    let llm: Arc<dyn Llm> = Arc::new(llm);
+    let local: Arc<dyn Llm> = Arc::new(llm);
+    let llm = match &choice.cloud {
+        Some(cloud) => with_cloud(local, cloud).await?,
+        None => local,
+    };
     Ok((
         Engines {
             stt: Arc::new(stt),
@@ -136,6 +173,59 @@ pub async fn assemble(
         },
         listener,
     ))
+}
+
+/// How long a cloud provider may take to its first word before the local model answers
+/// instead (with `fallback_to_local`).
+const CLOUD_FIRST_TOKEN_LIMIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The cloud provider in `cloud`, backed by `local` when the user asked for that.
+async fn with_cloud(
+    local: Arc<dyn Llm>,
+    cloud: &CloudChoice,
+) -> Result<Arc<dyn Llm>, AssembleError> {
+    let llm_failed = failed(ErrorKind::Llm);
+    let preset = providers::preset(&cloud.provider).ok_or_else(|| {
+        llm_failed(format!(
+            "Sotto does not know the provider `{}` (known: {}). Choose another in Settings",
+            cloud.provider,
+            providers::ids().join(", ")
+        ))
+    })?;
+    // The keychain blocks (D-Bus round trips): not on an async worker.
+    let keys = cloud.keys.clone();
+    let found = tokio::task::spawn_blocking(move || providers::find_key(preset, &keys))
+        .await
+        .map_err(|e| llm_failed(format!("The keychain lookup stopped: {e}")))?;
+    let key = match found {
+        Ok(found) => found.map(|(key, _)| key),
+        Err(e) => return Err(llm_failed(format!("No API key for {}: {e}", preset.name))),
+    };
+    if preset.needs_key && key.is_none() {
+        return Err(llm_failed(format!(
+            "No API key for {}: add one in Settings (it is kept in the system keychain), or choose the local model",
+            preset.name
+        )));
+    }
+    let http = HttpClient::new(HttpConfig::default(), cloud.offline.clone())
+        .map_err(|e| llm_failed(e.to_string()))?;
+    let remote = providers::cloud_provider(
+        preset,
+        cloud.base_url.as_deref(),
+        cloud.model.as_deref(),
+        key,
+        http,
+    );
+    if !cloud.fallback_to_local {
+        return Ok(remote);
+    }
+    Ok(Arc::new(Fallback::new(
+        Policy::CloudFirst,
+        local,
+        remote,
+        CLOUD_FIRST_TOKEN_LIMIT,
+        cloud.offline.clone(),
+    )))
 }
 
 fn instant_answers(

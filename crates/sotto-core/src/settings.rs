@@ -34,6 +34,9 @@ pub struct Settings {
     pub mode: TalkMode,
     /// The global hotkey, e.g. "Ctrl+Alt+Space".
     pub hotkey: String,
+    /// Hands-free: how readily sound counts as speech, 0 to 1 (higher hears quieter
+    /// speech, and more noise).
+    pub vad_sensitivity: f32,
     /// Speech-to-text model id.
     pub stt_model: String,
     /// Local language model id.
@@ -50,8 +53,21 @@ pub struct Settings {
     pub top_p: f32,
     /// The longest answer, in tokens (16 to 4096).
     pub max_tokens: u32,
+    /// Who answers: `local`, or a cloud provider's id (`openai`, `anthropic`, ...).
+    pub provider: String,
+    /// The cloud provider's model (`None`: the provider's default).
+    pub cloud_model: Option<String>,
+    /// The cloud provider's address, for a proxy or a server of one's own (`None`: the
+    /// provider's own).
+    pub cloud_base_url: Option<String>,
+    /// With a cloud provider: answer with the local model when it fails or is slow.
+    pub fallback_to_local: bool,
     /// Never use a cloud provider.
     pub offline: bool,
+    /// Show the small always-on-top overlay with the assistant's state.
+    pub overlay: bool,
+    /// Start Sotto (in the tray) when the user logs in.
+    pub start_on_login: bool,
     /// Record each turn's audio and transcript.
     pub turn_logs: bool,
     /// How many turn logs to keep (1 to 10000).
@@ -66,6 +82,7 @@ impl Default for Settings {
             speaker: None,
             mode: TalkMode::PushToTalk,
             hotkey: "Ctrl+Alt+Space".into(),
+            vad_sensitivity: 0.5,
             stt_model: "whisper-tiny.en".into(),
             llm_model: "smollm2-135m-instruct".into(),
             voice: sotto_tts::piper::DEFAULT_PIPER_VOICE.into(),
@@ -74,7 +91,13 @@ impl Default for Settings {
             temperature: turn.sampling.temperature,
             top_p: turn.sampling.top_p,
             max_tokens: turn.sampling.max_tokens,
+            provider: sotto_llm::providers::LOCAL.into(),
+            cloud_model: None,
+            cloud_base_url: None,
+            fallback_to_local: true,
             offline: false,
+            overlay: true,
+            start_on_login: false,
             turn_logs: false,
             keep_turn_logs: sotto_store::turn_log::DEFAULT_KEEP as u32,
         }
@@ -101,6 +124,12 @@ pub struct SaveError {
 }
 
 impl Settings {
+    /// The voice detector's speech threshold for [`Settings::vad_sensitivity`]: the more
+    /// sensitive, the lower the probability that counts as speech (0.5 at the default).
+    pub fn vad_threshold(&self) -> f32 {
+        (1.0 - self.vad_sensitivity).clamp(0.1, 0.9)
+    }
+
     /// `<config dir>/sotto/settings.toml`.
     pub fn default_path() -> Option<PathBuf> {
         dirs::config_dir().map(|d| d.join("sotto").join("settings.toml"))
@@ -190,6 +219,15 @@ impl Settings {
                 Some("must be between 1 and 10000".into())
             }
             "hotkey" if self.hotkey.trim().is_empty() => Some("is empty".into()),
+            "vad_sensitivity" if !within(self.vad_sensitivity, 0.0, 1.0) => {
+                Some("must be between 0 and 1".into())
+            }
+            "provider" if !sotto_llm::providers::ids().contains(&self.provider.as_str()) => {
+                Some(format!(
+                    "is not a provider Sotto knows (known: {})",
+                    sotto_llm::providers::ids().join(", ")
+                ))
+            }
             _ => None,
         }
     }
@@ -233,7 +271,7 @@ impl Settings {
 }
 
 /// Fields that may be absent from the defaults' table (TOML has no null).
-const OPTIONAL_FIELDS: [&str; 2] = ["microphone", "speaker"];
+const OPTIONAL_FIELDS: [&str; 4] = ["microphone", "speaker", "cloud_model", "cloud_base_url"];
 
 /// Copies an unreadable settings file to `<name>.broken-<time>`; says where, for the user.
 fn keep_aside(path: &Path) -> String {
@@ -299,6 +337,9 @@ persona = "You are a pirate."
 max_tokens = 300
 colour = "blue"
 microphone = "Headset"
+provider = "skynet"
+cloud_model = "gpt-4o"
+vad_sensitivity = 0.8
 "#,
         );
         let loaded = Settings::load(&path);
@@ -309,8 +350,15 @@ microphone = "Headset"
         assert_eq!(s.microphone.as_deref(), Some("Headset"));
         assert_eq!(s.temperature, Settings::default().temperature);
         assert_eq!(s.speed, 1.0);
+        assert_eq!(s.provider, "local");
+        assert_eq!(s.cloud_model.as_deref(), Some("gpt-4o"));
+        assert!((s.vad_threshold() - 0.2).abs() < 1e-6);
         let all = loaded.reset.join("\n");
-        assert_eq!(loaded.reset.len(), 3, "{all}");
+        assert_eq!(loaded.reset.len(), 4, "{all}");
+        assert!(
+            all.contains("`provider` is not a provider Sotto knows"),
+            "{all}"
+        );
         assert!(all.contains("`temperature` could not be read"), "{all}");
         assert!(all.contains("`speed` must be between 0.5 and 2"), "{all}");
         assert!(all.contains("unknown setting `colour`"), "{all}");

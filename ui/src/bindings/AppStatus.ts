@@ -20,7 +20,15 @@ speaker: string, } | { "type": "setup_needed",
 /**
  * The missing model ids.
  */
-missing: Array<string>, } | { "type": "failed", 
+missing: Array<string>, 
+/**
+ * How much there is to download, in bytes.
+ */
+bytes: number, 
+/**
+ * Why the last download attempt failed, for a person (`None`: not tried yet).
+ */
+problem: string | null, } | { "type": "downloading" } | { "type": "failed", 
 /**
  * What failed.
  */

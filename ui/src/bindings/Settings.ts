@@ -22,6 +22,11 @@ mode: TalkMode,
  */
 hotkey: string, 
 /**
+ * Hands-free: how readily sound counts as speech, 0 to 1 (higher hears quieter
+ * speech, and more noise).
+ */
+vad_sensitivity: number, 
+/**
  * Speech-to-text model id.
  */
 stt_model: string, 
@@ -54,9 +59,34 @@ top_p: number,
  */
 max_tokens: number, 
 /**
+ * Who answers: `local`, or a cloud provider's id (`openai`, `anthropic`, ...).
+ */
+provider: string, 
+/**
+ * The cloud provider's model (`None`: the provider's default).
+ */
+cloud_model: string | null, 
+/**
+ * The cloud provider's address, for a proxy or a server of one's own (`None`: the
+ * provider's own).
+ */
+cloud_base_url: string | null, 
+/**
+ * With a cloud provider: answer with the local model when it fails or is slow.
+ */
+fallback_to_local: boolean, 
+/**
  * Never use a cloud provider.
  */
 offline: boolean, 
+/**
+ * Show the small always-on-top overlay with the assistant's state.
+ */
+overlay: boolean, 
+/**
+ * Start Sotto (in the tray) when the user logs in.
+ */
+start_on_login: boolean, 
 /**
  * Record each turn's audio and transcript.
  */
