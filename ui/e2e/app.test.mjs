@@ -6,10 +6,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { openApp } from "./webdriver.mjs";
+import { openApp, saveScreenshot } from "./webdriver.mjs";
 
 const application = process.env.SOTTO_APP;
 const shots = process.env.SOTTO_SCREENSHOTS ?? "e2e-screenshots";
@@ -23,17 +21,12 @@ const xdotool = (...args) => execFileSync("xdotool", args, { env: { ...process.e
 let app;
 before(async () => {
   app = await openApp({ application });
-  mkdirSync(shots, { recursive: true });
 });
 after(async () => {
   await app?.close();
 });
 
-async function shot(name) {
-  // A frame taken right after rendering can be stale: let the compositor catch up.
-  await sleep(400);
-  writeFileSync(join(shots, name), await app.screenshot());
-}
+const shot = (name) => saveScreenshot(app, shots, name);
 
 async function waitFor(what, check, timeoutMs = 60_000) {
   const until = Date.now() + timeoutMs;

@@ -3,10 +3,8 @@
 // ready, which needs the packaged LLM worker beside it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { openApp } from "./webdriver.mjs";
+import { openApp, saveScreenshot } from "./webdriver.mjs";
 
 const application = process.env.SOTTO_APP;
 const shots = process.env.SOTTO_SCREENSHOTS ?? "e2e-screenshots";
@@ -15,7 +13,6 @@ if (!application) throw new Error("set SOTTO_APP to the installed app");
 let app;
 before(async () => {
   app = await openApp({ application });
-  mkdirSync(shots, { recursive: true });
 });
 after(async () => {
   await app?.close();
@@ -32,6 +29,5 @@ test("the installed app opens its window and gets ready", async () => {
   }
   const status = await app.text("#status-line");
   assert.equal(kind, "ready", status);
-  await sleep(400);
-  writeFileSync(join(shots, "installed.png"), await app.screenshot());
+  await saveScreenshot(app, shots, "installed.png");
 });

@@ -4,10 +4,9 @@
 // with every model installed; SOTTO_E2E_DIR a scratch folder.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { openApp } from "./webdriver.mjs";
+import { openApp, saveScreenshot } from "./webdriver.mjs";
 
 const application = process.env.SOTTO_APP;
 const source = process.env.SOTTO_MODELS_SOURCE;
@@ -34,16 +33,12 @@ before(async () => {
       XDG_CONFIG_HOME: join(dir, "config"),
     },
   });
-  mkdirSync(shots, { recursive: true });
 });
 after(async () => {
   await app?.close();
 });
 
-async function shot(name) {
-  await sleep(400);
-  writeFileSync(join(shots, name), await app.screenshot());
-}
+const shot = (name) => saveScreenshot(app, shots, name);
 
 test("a missing model is downloaded with progress from the setup screen, then Sotto is ready", async () => {
   const text = await app.waitForText("#setup-text", (t) => t.includes("1 model"), 30_000);

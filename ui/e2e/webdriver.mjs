@@ -1,6 +1,8 @@
 // A minimal W3C WebDriver client over fetch, plus the processes an end-to-end run needs:
 // Xvfb (when there is no display) and tauri-driver, which starts WebKitWebDriver and the app.
 import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
@@ -106,4 +108,12 @@ export async function openApp({ application, port = 4444, display = ":99", env: 
     await close();
     throw e;
   }
+}
+
+/** Saves a screenshot of `app` as `dir/name`. A frame taken right after rendering can be
+ * stale, so the compositor gets a moment first. */
+export async function saveScreenshot(app, dir, name) {
+  await sleep(400);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, name), await app.screenshot());
 }

@@ -52,9 +52,31 @@ pub(crate) enum Checked {
     Damaged { salvage: Salvage, reason: String },
 }
 
+/// How long a lock on the database is waited for before it counts as another Sotto's.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Opens sled at `path`, catching its panics. A lock held by this process's own previous
+/// handle is waited for (sled's flusher thread lets go a moment after the last handle is
+/// dropped), up to [`LOCK_WAIT`].
+fn open_sled(path: &Path) -> std::thread::Result<sled::Result<sled::Db>> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let result = catch_unwind(|| sled::Config::new().path(path).open());
+        let locked = matches!(&result, Ok(Err(e)) if is_lock_error(e));
+        if !locked || std::time::Instant::now() >= deadline {
+            return result;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 /// Opens `path` as sled would, with no check.
 pub(crate) fn open_plain(path: &Path) -> Result<sled::Db, StoreError> {
-    match catch_unwind(|| sled::Config::new().path(path).open()) {
+    match open_sled(path) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(open_error(path, &e)),
         Err(_) => Err(StoreError::Open {
@@ -66,7 +88,7 @@ pub(crate) fn open_plain(path: &Path) -> Result<sled::Db, StoreError> {
 
 /// Opens `path` and reads every record back.
 pub(crate) fn open_checked(path: &Path) -> Result<Checked, StoreError> {
-    let db = match catch_unwind(|| sled::Config::new().path(path).open()) {
+    let db = match open_sled(path) {
         Ok(Ok(db)) => db,
         Ok(Err(e)) if is_damage(&e) => {
             return Ok(Checked::Damaged {
@@ -171,11 +193,9 @@ fn is_damage(e: &sled::Error) -> bool {
 
 fn open_error(path: &Path, e: &sled::Error) -> StoreError {
     match e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::InUse {
-                path: path.to_path_buf(),
-            }
-        }
+        e if is_lock_error(e) => StoreError::InUse {
+            path: path.to_path_buf(),
+        },
         _ => StoreError::Open {
             path: path.to_path_buf(),
             reason: e.to_string(),
