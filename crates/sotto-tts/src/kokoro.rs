@@ -4,16 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use sotto_models::ModelStore;
-use sotto_onnx::ort::session::{RunOptions, Session};
+use sotto_onnx::ort::session::Session;
 use sotto_onnx::ort::value::Tensor;
 use sotto_onnx::ort::value::TensorElementType;
 
 use crate::espeak;
+use crate::onnx_run::{run_cancellable, run_error};
 use crate::piper::sentences;
 use crate::{AudioChunk, CancellationToken, Tts, TtsError};
 
@@ -160,60 +158,23 @@ impl KokoroVoice {
                 .map_err(run_error)?
                 .into_dyn()
         };
-        let options = Arc::new(RunOptions::new().map_err(run_error)?);
-        let watchdog = Watchdog::start(Arc::clone(&options), cancel.clone());
         let token_input = self.token_input.clone();
-        let result = self.session.run_with_options(
-            sotto_onnx::ort::inputs![
-                token_input => tokens,
-                "style" => style,
-                "speed" => speed_value,
-            ],
-            &options,
-        );
-        watchdog.finish();
-        if cancel.is_cancelled() {
-            return Ok(None);
-        }
-        let outputs = result.map_err(run_error)?;
-        let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(run_error)?;
-        Ok(Some(audio.iter().map(|s| s.clamp(-1.0, 1.0)).collect()))
+        let session = &mut self.session;
+        run_cancellable(cancel, |options| {
+            let outputs = session
+                .run_with_options(
+                    sotto_onnx::ort::inputs![
+                        token_input => tokens,
+                        "style" => style,
+                        "speed" => speed_value,
+                    ],
+                    options,
+                )
+                .map_err(run_error)?;
+            let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(run_error)?;
+            Ok(audio.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
+        })
     }
-}
-
-/// A thread that sets `options`' terminate flag if `cancel` fires before the run ends.
-/// It sleeps in short parks; [`Watchdog::finish`] wakes it at once, so ending a run costs
-/// no waiting.
-pub(crate) struct Watchdog {
-    finished: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Watchdog {
-    pub(crate) fn start(options: Arc<RunOptions>, cancel: CancellationToken) -> Watchdog {
-        let finished = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&finished);
-        let thread = std::thread::spawn(move || {
-            while !done.load(Ordering::Acquire) {
-                if cancel.is_cancelled() {
-                    let _ = options.terminate();
-                    return;
-                }
-                std::thread::park_timeout(Duration::from_millis(2));
-            }
-        });
-        Watchdog { finished, thread }
-    }
-
-    pub(crate) fn finish(self) {
-        self.finished.store(true, Ordering::Release);
-        self.thread.thread().unpark();
-        let _ = self.thread.join();
-    }
-}
-
-fn run_error(e: impl std::fmt::Display) -> TtsError {
-    TtsError::Run(e.to_string())
 }
 
 /// espeak-ng's IPA as Kokoro was trained on it (the substitutions of Kokoro's own

@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod espeak;
 pub mod kokoro;
+mod onnx_run;
 pub mod piper;
 pub mod split;
 

@@ -4,15 +4,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Deserialize;
 use sotto_models::ModelStore;
-use sotto_onnx::ort::session::{RunOptions, Session};
+use sotto_onnx::ort::session::Session;
 use sotto_onnx::ort::value::Tensor;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::espeak::{self, Clause};
+use crate::onnx_run::{run_cancellable, run_error};
 use crate::{AudioChunk, CancellationToken, Tts, TtsError};
 
 /// The store id of the default Piper voice.
@@ -125,30 +125,24 @@ impl PiperVoice {
         let input = Tensor::from_array(([1usize, length], ids)).map_err(run_error)?;
         let lengths = Tensor::from_array(([1usize], vec![length as i64])).map_err(run_error)?;
         let scales = Tensor::from_array(([3usize], scales)).map_err(run_error)?;
-        let options = Arc::new(RunOptions::new().map_err(run_error)?);
-        let watchdog = crate::kokoro::Watchdog::start(Arc::clone(&options), cancel.clone());
-        let result = self.session.run_with_options(
-            sotto_onnx::ort::inputs![
-                "input" => input,
-                "input_lengths" => lengths,
-                "scales" => scales,
-            ],
-            &options,
-        );
-        watchdog.finish();
-        if cancel.is_cancelled() {
-            return Ok(None);
-        }
-        let outputs = result.map_err(run_error)?;
-        let (_, audio) = outputs["output"]
-            .try_extract_tensor::<f32>()
-            .map_err(run_error)?;
-        Ok(Some(audio.to_vec()))
+        let session = &mut self.session;
+        run_cancellable(cancel, |options| {
+            let outputs = session
+                .run_with_options(
+                    sotto_onnx::ort::inputs![
+                        "input" => input,
+                        "input_lengths" => lengths,
+                        "scales" => scales,
+                    ],
+                    options,
+                )
+                .map_err(run_error)?;
+            let (_, audio) = outputs["output"]
+                .try_extract_tensor::<f32>()
+                .map_err(run_error)?;
+            Ok(audio.to_vec())
+        })
     }
-}
-
-fn run_error(e: impl std::fmt::Display) -> TtsError {
-    TtsError::Run(e.to_string())
 }
 
 fn read_config(path: &Path) -> Result<Config, TtsError> {
