@@ -61,12 +61,7 @@ fn installed(store: &ModelStore, kind: ModelKind) -> Vec<String> {
         .manifest()
         .models
         .iter()
-        .filter(|m| m.kind == kind && m.runs_here())
-        .filter(|m| {
-            store
-                .check(&m.id)
-                .is_ok_and(|files| sotto_models::problems(&files).is_empty())
-        })
+        .filter(|m| m.kind == kind && m.runs_here() && store.is_installed(&m.id))
         .map(|m| m.id.clone())
         .collect()
 }

@@ -14,12 +14,7 @@ pub fn missing_defaults(models: &ModelStore) -> Vec<String> {
         .manifest()
         .models
         .iter()
-        .filter(|m| m.default && m.runs_here())
-        .filter(|m| {
-            models
-                .check(&m.id)
-                .map_or(true, |files| !sotto_models::problems(&files).is_empty())
-        })
+        .filter(|m| m.default && m.runs_here() && !models.is_installed(&m.id))
         .map(|m| m.id.clone())
         .collect()
 }

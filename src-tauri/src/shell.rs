@@ -149,8 +149,7 @@ fn apply_shell_settings(
     now: &Settings,
     tray: Option<&Tray>,
 ) {
-    let changed = |field: fn(&Settings) -> String| before.is_none_or(|b| field(b) != field(now));
-    if changed(|s| format!("{}{:?}", s.hotkey, s.mode)) {
+    if before.is_none_or(|b| b.hotkey != now.hotkey || b.mode != now.mode) {
         let mode = now.mode;
         let on_key = handle.clone();
         let registered = hotkey::register(app, &now.hotkey, move |key| {
@@ -162,7 +161,7 @@ fn apply_shell_settings(
             handle.error(ErrorKind::Settings, format!("{message}."));
         }
     }
-    if changed(|s| s.overlay.to_string()) {
+    if before.is_none_or(|b| b.overlay != now.overlay) {
         if let Some(overlay) = app.get_webview_window(OVERLAY_WINDOW) {
             let _ = if now.overlay {
                 overlay.show()

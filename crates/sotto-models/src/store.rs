@@ -140,6 +140,13 @@ impl ModelStore {
         self.states(id, false)
     }
 
+    /// Whether every file of model `id` is present and whole, by [`ModelStore::check`]
+    /// (an unknown id, or one that cannot be checked, is not installed).
+    pub fn is_installed(&self, id: &str) -> bool {
+        self.check(id)
+            .is_ok_and(|files| problems(&files).is_empty())
+    }
+
     /// Full state of each file: every file is re-hashed. Updates the verification record.
     pub fn verify(&self, id: &str) -> Result<Vec<(String, FileState)>, ModelError> {
         self.states(id, true)
