@@ -73,7 +73,17 @@ export async function openApp({ application, port = 4444, display = ":99", env: 
         const found = await call(base, "POST", s("/elements"), { using: "css selector", value: css });
         return found.map((e) => e[ELEMENT]);
       },
-      text: async (css) => call(base, "GET", s(`/element/${await find(css)}/text`)),
+      /** The text of the first element matching `css`. The page redraws lists on every
+       * event, so an element found a moment ago may be gone: then it is found again. */
+      async text(css) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await call(base, "GET", s(`/element/${await find(css)}/text`));
+          } catch (e) {
+            if (attempt >= 5 || !String(e).includes("stale element reference")) throw e;
+          }
+        }
+      },
       attribute: async (elementId, name) => call(base, "GET", s(`/element/${elementId}/attribute/${name}`)),
       title: () => call(base, "GET", s("/title")),
       click: async (css) => call(base, "POST", s(`/element/${await find(css)}/click`), {}),
