@@ -425,6 +425,7 @@ async fn start_assistant(
         .flatten()
         .map(|dir| TurnLogs::new(dir, settings.keep_turn_logs as usize));
     engines.memory = history.map(|store| Memory::new(store, logs));
+    let answers = engines.llm.name().to_string();
     let turn = TurnSettings {
         mode,
         system_prompt: settings.persona.clone(),
@@ -460,6 +461,7 @@ async fn start_assistant(
         }
     });
     reporter.status(AppStatus::Ready {
+        answers,
         microphone,
         speaker,
     });
@@ -529,7 +531,7 @@ fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, 
             reporter.error(
                 ErrorKind::Microphone,
                 format!(
-                    "{}. Plug in a microphone or choose another one in Settings; until then you can type your questions.",
+                    "{}. Until then you can type your questions.",
                     sentence(&e.to_string())
                 ),
             );

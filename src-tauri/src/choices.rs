@@ -112,8 +112,7 @@ pub async fn settings_choices() -> Result<SettingsChoices, String> {
 }
 
 fn preset(provider: &str) -> Result<&'static providers::Preset, String> {
-    providers::preset(provider)
-        .ok_or_else(|| format!("Sotto does not know the provider `{provider}`"))
+    providers::require(provider).map_err(|e| e.to_string())
 }
 
 /// Runs a keychain call on a blocking thread (D-Bus round trips).

@@ -44,11 +44,10 @@ pub async fn history_export(
     handle: State<'_, AssistantHandle>,
 ) -> Result<String, String> {
     let store = store(&handle)?;
-    let all = store.conversations().map_err(|e| e.to_string())?;
-    let found = all
-        .iter()
-        .find(|c| c.id == conversation)
+    let found = store
+        .conversation(conversation)
+        .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("There is no conversation {conversation}."))?;
     let turns: Vec<TurnRecord> = store.turns(conversation).map_err(|e| e.to_string())?;
-    Ok(export_markdown(found, &turns))
+    Ok(export_markdown(&found, &turns))
 }

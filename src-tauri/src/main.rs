@@ -15,6 +15,7 @@ mod setup;
 mod shell;
 mod single_instance;
 mod tray;
+mod webview_env;
 
 use std::sync::OnceLock;
 
@@ -64,6 +65,8 @@ fn startup_notices(handle: State<'_, AssistantHandle>) -> Vec<sotto_core::Event>
 struct HasTray(bool);
 
 fn main() {
+    // Before any thread starts: setting the environment is only sound then.
+    webview_env::apply();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

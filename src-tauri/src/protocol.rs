@@ -54,6 +54,8 @@ pub enum AppStatus {
     },
     /// Ready to talk.
     Ready {
+        /// Who answers: the local model's or the cloud provider's name.
+        answers: String,
         /// Where the voice comes from (a device name, or "test input").
         microphone: String,
         /// Where answers go (a device name, or a file when there are no speakers).

@@ -28,19 +28,6 @@ after(async () => {
 
 const shot = (name) => saveScreenshot(app, shots, name);
 
-async function waitFor(what, check, timeoutMs = 60_000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const value = await check();
-    if (value) return value;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** The states the label has shown since `recordStates()`. */
-const statesSeen = () => app.execute("return window.__statesSeen;");
-
 test("the window opens, loads the assistant and shows every default model", async () => {
   const summary = await app.waitForText("#models-summary", (t) => !t.startsWith("Checking"));
   assert.equal(await app.title(), "Sotto");
@@ -55,13 +42,7 @@ test("the window opens, loads the assistant and shows every default model", asyn
 });
 
 test("a spoken question goes through every state, streams its answer and can be interrupted", async () => {
-  // Record every state the label shows, in the page itself: some last only milliseconds.
-  await app.execute(`
-    window.__statesSeen = [];
-    const label = document.getElementById("state-label");
-    new MutationObserver(() => window.__statesSeen.push(label.dataset.state))
-      .observe(label, { attributes: true, attributeFilter: ["data-state"] });
-  `);
+  await app.recordStates();
   await app.click("#talk");
   await app.waitForText("#state-label", (t) => t === "LISTENING", 10_000);
   // The test microphone speaks the question (about 3 s); a partial transcript shows.
@@ -77,8 +58,7 @@ test("a spoken question goes through every state, streams its answer and can be 
   await app.click("#interrupt");
   await app.waitForText("#state-label", (t) => t === "LISTENING", 5_000);
 
-  // The label is redrawn on every event: keep each change of state once.
-  const seen = (await statesSeen()).filter((state, i, all) => i === 0 || all[i - 1] !== state);
+  const seen = await app.statesSeen();
   const order = [
     "LISTENING",
     "ANALYZING_SPEECH",
@@ -100,6 +80,7 @@ test("a spoken question goes through every state, streams its answer and can be 
   // The latency chart of the turn.
   const v2v = await app.waitForText("#waterfall .v2v", (t) => t.startsWith("Voice to voice"), 5_000);
   assert.match(v2v, /^Voice to voice: \d/);
+  console.log(`app under test, one spoken turn: ${(await app.text("#waterfall")).replaceAll("\n", " | ")}`);
   const bars = await app.findAll("#waterfall .bar-row");
   assert.ok(bars.length >= 5, `${bars.length} bars`);
 
@@ -109,12 +90,12 @@ test("a spoken question goes through every state, streams its answer and can be 
 
   // Done listening (nothing said): back to idle.
   await app.click("#talk");
-  await waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
+  await app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
   await shot("after-interrupt.png");
 });
 
 test("the global hotkey talks while held and cuts in on an answer", async () => {
-  await waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
+  await app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
   const before = (await app.findAll(".turn")).length;
   xdotool("keydown", "ctrl+alt+space");
   await app.waitForText("#state-label", (t) => t === "LISTENING", 10_000);

@@ -1,12 +1,14 @@
 // The installed package: `cargo xtask bundle --check` installs the .deb, then this starts
-// /usr/bin/sotto-app (SOTTO_APP) as the menu entry would and waits until the assistant is
-// ready, which needs the packaged LLM worker beside it.
+// /usr/bin/sotto-app (SOTTO_APP) as the menu entry would, waits until the assistant is
+// ready (which needs the packaged LLM worker beside it), and, with SOTTO_TEST_INPUT set,
+// has one spoken turn with the release build and prints its timings.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openApp, saveScreenshot } from "./webdriver.mjs";
 
 const application = process.env.SOTTO_APP;
+const question = process.env.SOTTO_TEST_INPUT;
 const shots = process.env.SOTTO_SCREENSHOTS ?? "e2e-screenshots";
 if (!application) throw new Error("set SOTTO_APP to the installed app");
 
@@ -30,4 +32,18 @@ test("the installed app opens its window and gets ready", async () => {
   const status = await app.text("#status-line");
   assert.equal(kind, "ready", status);
   await saveScreenshot(app, shots, "installed.png");
+});
+
+test("the installed app answers a spoken question", { skip: !question && "no SOTTO_TEST_INPUT" }, async () => {
+  await app.click("#talk");
+  await app.waitForText("#state-label", (t) => t === "LISTENING", 10_000);
+  // Done as soon as the whole question is on screen, as a person lets go of the key.
+  await app.waitForText(".turn .user", (t) => /france/i.test(t), 20_000);
+  await app.click("#talk");
+  const answer = await app.waitForText(".turn .answer", (t) => /paris/i.test(t), 60_000);
+  await app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 60_000);
+  const chart = await app.waitForText("#waterfall", (t) => t.startsWith("Voice to voice"), 5_000);
+  console.log(`installed app, one spoken turn: ${chart.replaceAll("\n", " | ")}`);
+  assert.match(answer, /paris/i);
+  await saveScreenshot(app, shots, "installed-turn.png");
 });

@@ -86,7 +86,23 @@ export async function openApp({ application, port = 4444, display = ":99", env: 
       },
       attribute: async (elementId, name) => call(base, "GET", s(`/element/${elementId}/attribute/${name}`)),
       title: () => call(base, "GET", s("/title")),
-      click: async (css) => call(base, "POST", s(`/element/${await find(css)}/click`), {}),
+      /** Clicks the element matching `css`, first scrolled to the middle of the window:
+       * WebDriver's own scrolling stops at the window's bottom edge, and under Xvfb that
+       * edge can lie off the screen, where the click is lost without an error. */
+      async click(css) {
+        const element = await find(css);
+        await call(base, "POST", s("/execute/sync"), {
+          script: 'arguments[0].scrollIntoView({ block: "center" });',
+          args: [{ [ELEMENT]: element }],
+        });
+        return call(base, "POST", s(`/element/${element}/click`), {});
+      },
+      /** Replaces what the input matching `css` holds with `text`, typed as keys. */
+      async type(css, text) {
+        const element = await find(css);
+        await call(base, "POST", s(`/element/${element}/clear`), {});
+        await call(base, "POST", s(`/element/${element}/value`), { text });
+      },
       /** Runs `script` (a function body) in the page and returns its result. */
       execute: (script, args = []) => call(base, "POST", s("/execute/sync"), { script, args }),
       screenshot: async () => Buffer.from(await call(base, "GET", s("/screenshot")), "base64"),
@@ -94,6 +110,31 @@ export async function openApp({ application, port = 4444, display = ":99", env: 
       windows: () => call(base, "GET", s("/window/handles")),
       /** Makes the window with `handle` the one later calls act on. */
       switchTo: (handle) => call(base, "POST", s("/window"), { handle }),
+      /** Waits until `check()` gives something truthy, and returns it. */
+      async waitFor(what, check, timeoutMs = 60_000) {
+        const until = Date.now() + timeoutMs;
+        while (Date.now() < until) {
+          const value = await check();
+          if (value) return value;
+          await sleep(100);
+        }
+        throw new Error(`timed out waiting for ${what}`);
+      },
+      /** From now on, records each state the label shows, in the page itself: some last
+       * only milliseconds, too short to see by polling. */
+      recordStates: () =>
+        app.execute(`
+          window.__statesSeen = [];
+          const label = document.getElementById("state-label");
+          new MutationObserver(() => window.__statesSeen.push(label.dataset.state))
+            .observe(label, { attributes: true, attributeFilter: ["data-state"] });
+        `),
+      /** The states shown since `recordStates()`, each change once (the label is redrawn
+       * on every event). */
+      async statesSeen() {
+        const all = await app.execute("return window.__statesSeen;");
+        return all.filter((state, i) => i === 0 || all[i - 1] !== state);
+      },
       async waitForText(css, predicate, timeoutMs = 20_000) {
         const until = Date.now() + timeoutMs;
         let last = "";

@@ -11,7 +11,7 @@ import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { SetupProgress } from "./bindings/SetupProgress";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { UiCommand } from "./bindings/UiCommand";
-import { startWindow } from "./controller";
+import { SEARCH_PAUSE_MS, startWindow } from "./controller";
 import { timings } from "./fixtures";
 import type { AssistantSource } from "./source";
 import page from "../index.html?raw";
@@ -44,7 +44,9 @@ class FakeSource implements AssistantSource {
     this.sent.push(command);
     return Promise.resolve();
   }
+  searches: string[] = [];
   searchHistory(query: string) {
+    this.searches.push(query);
     return Promise.resolve(this.conversations.filter((c) => c.title.includes(query)));
   }
   historyTurns() {
@@ -135,7 +137,7 @@ const $ = <T extends HTMLElement = HTMLElement>(sel: string) => {
   return el;
 };
 const settle = () => new Promise((r) => setTimeout(r, 0));
-const ready: AppStatus = { type: "ready", microphone: "test mic", speaker: "test out" };
+const ready: AppStatus = { type: "ready", answers: "qwen", microphone: "test mic", speaker: "test out" };
 
 describe("the window", () => {
   beforeEach(() => {
@@ -150,6 +152,9 @@ describe("the window", () => {
     expect($<HTMLButtonElement>("#talk").disabled).toBe(true);
 
     source.setStatus(ready);
+    expect($("#status-line").textContent).toBe(
+      "Ready. Answers from qwen. Microphone: test mic. Output: test out.",
+    );
     expect($<HTMLButtonElement>("#talk").disabled).toBe(false);
     $<HTMLButtonElement>("#talk").click();
     expect(source.sent).toEqual([{ type: "start_listening" }]);
@@ -194,6 +199,7 @@ describe("the window", () => {
     );
     expect($(".turn").dataset.outcome).toBe("interrupted");
     expect($(".turn .unheard").textContent).toBe(" large mammals.");
+    expect($(".turn .turn-source").textContent).toBe("Answered by the local model");
     expect($("#waterfall .v2v").textContent).toBe("Voice to voice: 600 ms");
     expect(document.querySelectorAll("#waterfall .bar-row")).toHaveLength(6);
     await settle();
@@ -211,6 +217,22 @@ describe("the window", () => {
     expect(toast.textContent).toContain("No microphone found.");
     expect($(".toast-action").textContent).toBe("Choose another microphone");
     $<HTMLButtonElement>(".toast-close").click();
+    expect(document.querySelector(".toast")).toBeNull();
+  });
+
+  it("takes the user from a toast's action to the control that fixes it", async () => {
+    const source = new FakeSource(ready, [
+      { type: "error_occurred", turn_id: null, kind: "microphone", message: "No microphone found." },
+      { type: "error_occurred", turn_id: 3, kind: "llm", message: "OpenAI rejected the API key (401)." },
+    ]);
+    startWindow(source);
+    await settle();
+    const [microphone, llm] = [...document.querySelectorAll<HTMLElement>(".toast")];
+    expect(llm.querySelector(".toast-action")?.textContent).toBe("Check who answers");
+    microphone.querySelector<HTMLButtonElement>(".toast-action")?.click();
+    expect(document.activeElement?.id).toBe("setting-microphone");
+    llm.querySelector<HTMLButtonElement>(".toast-action")?.click();
+    expect(document.activeElement?.id).toBe("setting-provider");
     expect(document.querySelector(".toast")).toBeNull();
   });
 
@@ -235,9 +257,13 @@ describe("the window", () => {
     await settle();
     expect(document.querySelectorAll("#history-list .conversation")).toHaveLength(2);
     const search = $<HTMLInputElement>("#history-search");
-    search.value = "wha";
-    search.dispatchEvent(new Event("input"));
+    for (const typed of ["w", "wh", "wha"]) {
+      search.value = typed;
+      search.dispatchEvent(new Event("input"));
+    }
+    await new Promise((r) => setTimeout(r, SEARCH_PAUSE_MS + 50));
     await settle();
+    expect(source.searches).toEqual(["", "wha"]);
     expect(document.querySelectorAll("#history-list .conversation")).toHaveLength(1);
     $<HTMLButtonElement>(".conversation-open").click();
     await settle();

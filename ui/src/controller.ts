@@ -4,13 +4,13 @@ import type { AppStatus } from "./bindings/AppStatus";
 import type { Event } from "./bindings/Event";
 import { renderConversation, type ConversationElements } from "./conversation-view";
 import { renderHistory, renderTurns } from "./history-view";
-import { apply, initialSession, type Session } from "./session";
+import { answererName, apply, initialSession, type Session } from "./session";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { KeyStatus } from "./bindings/KeyStatus";
 import { readSettings, renderSettings } from "./settings-view";
 import { renderSetup, renderSetupProgress, type SetupElements } from "./setup-view";
 import type { AssistantSource } from "./source";
-import { showToast } from "./toasts";
+import { goTo, showToast } from "./toasts";
 import { renderWaterfall } from "./waterfall";
 
 function byId<T extends HTMLElement = HTMLElement>(doc: Document, id: string): T {
@@ -25,7 +25,7 @@ export function statusText(status: AppStatus): string {
     case "starting":
       return `${status.step}…`;
     case "ready":
-      return `Ready. Microphone: ${status.microphone}. Output: ${status.speaker}.`;
+      return `Ready. Answers from ${answererName(status.answers)}. Microphone: ${status.microphone}. Output: ${status.speaker}.`;
     case "setup_needed":
       return status.problem
         ? `The download stopped: ${status.problem}`
@@ -36,6 +36,9 @@ export function statusText(status: AppStatus): string {
       return status.message;
   }
 }
+
+/** How long typing in the history search must pause before it searches. */
+export const SEARCH_PAUSE_MS = 150;
 
 /** Connects the page in `doc` to `source`; returns a way to read the session (tests). */
 export function startWindow(source: AssistantSource, doc: Document = document): () => Session {
@@ -65,9 +68,14 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
     conversation.talk.disabled = !ready;
     askText.disabled = !ready;
   };
+  // Answers to searches can come back out of order: only the latest one is drawn.
+  let latestSearch = 0;
   const refreshHistory = async () => {
+    const mine = ++latestSearch;
     try {
-      renderHistory(await source.searchHistory(search.value), list, (c) => void openHistory(c.id));
+      const found = await source.searchHistory(search.value);
+      if (mine !== latestSearch) return;
+      renderHistory(found, list, (c) => void openHistory(c.id));
     } catch (e) {
       list.replaceChildren();
       list.textContent = String(e);
@@ -80,12 +88,7 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
     byId<HTMLButtonElement>(doc, "history-export").disabled = false;
   };
   const toast = (kind: Parameters<typeof showToast>[1], message: string) =>
-    showToast(toasts, kind, message, (k) => {
-      if (k === "model") byId(doc, "models-title").scrollIntoView();
-      if (k === "storage") byId(doc, "history-title").scrollIntoView();
-      if (k === "settings" || k === "microphone" || k === "speaker" || k === "voice")
-        byId(doc, "settings-title").scrollIntoView();
-    });
+    showToast(toasts, kind, message, (action) => goTo(doc, action));
 
   const onEvent = (event: Event) => {
     session = apply(session, event);
@@ -135,7 +138,12 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
     askText.value = "";
     void source.send({ type: "send_text", text });
   });
-  search.addEventListener("input", () => void refreshHistory());
+  // One search when typing pauses, not one per key (each reads the stored turns).
+  let searchTimer: ReturnType<typeof setTimeout> | undefined;
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => void refreshHistory(), SEARCH_PAUSE_MS);
+  });
   byId(doc, "history-export").addEventListener("click", () => {
     if (openConversation === null) return;
     void source.exportHistory(openConversation).then((markdown) => {

@@ -1,6 +1,6 @@
 // Draws the session: the state (orb, label, hint), the turns (what the user said, the
 // answer as it streams) and which buttons make sense now.
-import { answering, stateText, type Session, type TurnView } from "./session";
+import { answererName, answering, stateText, type Session, type TurnView } from "./session";
 
 /** The elements the view draws into. */
 export interface ConversationElements {
@@ -37,6 +37,12 @@ function turnElement(turn: TurnView): HTMLElement {
       answer.textContent = turn.answer;
     }
     item.append(answer);
+  }
+  if (turn.outcome && turn.provider) {
+    const source = document.createElement("p");
+    source.className = "turn-source";
+    source.textContent = `Answered by ${answererName(turn.provider)}`;
+    item.append(source);
   }
   if (turn.outcome === "failed") {
     const failed = document.createElement("p");

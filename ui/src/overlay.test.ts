@@ -20,7 +20,7 @@ describe("the overlay", () => {
     const label = document.getElementById("state-label");
     const orb = document.getElementById("orb");
     expect(label?.textContent).toBe("Starting…");
-    onStatus({ type: "ready", microphone: "m", speaker: "s" });
+    onStatus({ type: "ready", answers: "a", microphone: "m", speaker: "s" });
     expect(label?.textContent).toBe("Idle");
     onEvent({ type: "state_changed", state: "SPEAKING", turn_id: 1, at_ms: 1 });
     expect(label?.textContent).toBe("Speaking");

@@ -111,3 +111,10 @@ export function answering(state: AssistantState): boolean {
     state === "SPEAKING"
   );
 }
+
+/** Who answered, for a person: the provider's name, or what "local"/"instant" mean. */
+export function answererName(provider: string): string {
+  if (provider === "local") return "the local model";
+  if (provider === "instant") return "an instant answer";
+  return provider;
+}

@@ -1,24 +1,36 @@
-// Error toasts: the message the app gave, and one action that helps.
+// Error toasts: the message the app gave, and one action that takes the user to the fix.
 import type { ErrorKind } from "./bindings/ErrorKind";
 
+/** What a toast offers for one kind of failure: a label, and the id of the element it
+ * brings into view (and focuses, when it is a control). */
+export type ToastAction = { label: string; target: string };
+
 /** The action offered for each kind of failure. */
-export const actionFor: Record<ErrorKind, string> = {
-  microphone: "Choose another microphone",
-  speaker: "Choose another output",
-  speech_to_text: "Check the speech model",
-  llm: "Check the language model",
-  voice: "Choose another voice",
-  model: "Open models",
-  storage: "Show history folder",
-  settings: "Open settings",
+export const actionFor: Record<ErrorKind, ToastAction> = {
+  microphone: { label: "Choose another microphone", target: "setting-microphone" },
+  speaker: { label: "Choose another output", target: "setting-speaker" },
+  speech_to_text: { label: "Choose another speech model", target: "setting-stt_model" },
+  llm: { label: "Check who answers", target: "setting-provider" },
+  voice: { label: "Choose another voice", target: "setting-voice" },
+  model: { label: "Open models", target: "models-title" },
+  storage: { label: "Show history", target: "history-title" },
+  settings: { label: "Open settings", target: "settings-title" },
 };
 
-/** Shows a toast in `root`; it goes when dismissed or after `lifetimeMs`. */
+/** Brings the action's target into view in `doc`, and focuses it when it takes input. */
+export function goTo(doc: Document, action: ToastAction): void {
+  const target = doc.getElementById(action.target);
+  if (!target) return;
+  target.scrollIntoView?.({ block: "center" });
+  if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement) target.focus();
+}
+
+/** Shows a toast in `root`; it goes when dismissed, acted on, or after `lifetimeMs`. */
 export function showToast(
   root: HTMLElement,
   kind: ErrorKind,
   message: string,
-  onAction: (kind: ErrorKind) => void,
+  onAction: (action: ToastAction) => void,
   lifetimeMs = 15000,
 ): HTMLElement {
   const toast = document.createElement("div");
@@ -26,12 +38,13 @@ export function showToast(
   toast.setAttribute("role", "alert");
   toast.dataset.kind = kind;
   const text = document.createElement("p");
-  text.textContent = message;
+  // Some messages come from libraries in mid-sentence case ("cannot reach …").
+  text.textContent = message.charAt(0).toUpperCase() + message.slice(1);
   const action = document.createElement("button");
   action.className = "toast-action";
-  action.textContent = actionFor[kind];
+  action.textContent = actionFor[kind].label;
   action.addEventListener("click", () => {
-    onAction(kind);
+    onAction(actionFor[kind]);
     toast.remove();
   });
   const close = document.createElement("button");

@@ -13,18 +13,26 @@ const WORKER: &str = "sotto-llm-worker";
 
 /// Builds the .deb; with `check`, installs and starts it. Returns the .deb's path.
 pub fn bundle(check: bool) -> Result<PathBuf, String> {
-    let deb = if check {
-        // The check drives the installed app with the test models and tauri-driver.
-        setup::all()?;
-        build_deb()?
-    } else {
+    if !check {
         setup::packages_and_ui()?;
-        build_deb()?
-    };
-    println!("==> the installer: {}", deb.display());
-    if check {
-        check_installed(&deb)?;
+        let deb = build_deb()?;
+        println!("==> the installer: {}", deb.display());
+        return Ok(deb);
     }
+    // The check drives the installed app with the test models and tauri-driver, and a
+    // spoken question for one turn.
+    let ws = setup::all()?;
+    let deb = build_deb()?;
+    println!("==> the installer: {}", deb.display());
+    let dir = ws.target_dir().join("installed-check");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let question = crate::spoken_question(
+        &ws,
+        "What is the capital of France?",
+        &dir.join("question.wav"),
+    )?;
+    check_installed(&deb, &dir, &question)?;
     Ok(deb)
 }
 
@@ -96,7 +104,7 @@ fn as_root(program: &str) -> Result<Command, String> {
     )
 }
 
-fn check_installed(deb: &Path) -> Result<(), String> {
+fn check_installed(deb: &Path, dir: &Path, question: &str) -> Result<(), String> {
     let package = deb_field(deb, "Package")?;
     println!(
         "==> {package} {} needs: {}",
@@ -106,15 +114,16 @@ fn check_installed(deb: &Path) -> Result<(), String> {
     let mut install = as_root("dpkg")?;
     install.arg("-i").arg(deb);
     step("dpkg -i", install)?;
-    let result = start_installed(&package);
+    let result = start_installed(&package, dir, question);
     let mut remove = as_root("dpkg")?;
     remove.args(["-r", &package]);
     let removed = step("dpkg -r", remove);
     result.and(removed)
 }
 
-/// Starts the installed app through WebDriver, as a user would from the menu entry.
-fn start_installed(package: &str) -> Result<(), String> {
+/// Starts the installed app through WebDriver, as a user would from the menu entry, and
+/// has it answer `question` (a WAV file) in a scratch `dir`.
+fn start_installed(package: &str, dir: &Path, question: &str) -> Result<(), String> {
     let listing = shell::output(Command::new("dpkg").args(["-L", package]))
         .ok_or("dpkg cannot list the installed files")?;
     for needed in [
@@ -128,10 +137,9 @@ fn start_installed(package: &str) -> Result<(), String> {
     }
     setup::tauri_driver()?;
     let target = setup::target_dir()?;
-    let dir = target.join("installed-check");
-    let _ = std::fs::remove_dir_all(&dir);
     let mut cmd = setup::npm(&["run", "e2e:installed"]);
     cmd.env("SOTTO_APP", "/usr/bin/sotto-app")
+        .env("SOTTO_TEST_INPUT", question)
         .env("SOTTO_SCREENSHOTS", target.join("e2e-screenshots"))
         .env("SOTTO_DATA_DIR", dir.join("data"))
         .env("XDG_CONFIG_HOME", dir.join("config"));

@@ -90,7 +90,7 @@ fn run(args: &[String]) -> Result<(), String> {
 
 /// Speaks `text` into `out` in a voice other than the assistant's (a question for a
 /// headless turn or the end-to-end test); returns the path.
-fn spoken_question(
+pub(crate) fn spoken_question(
     ws: &setup::Workspace,
     text: &str,
     out: &std::path::Path,

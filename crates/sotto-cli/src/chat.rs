@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use sotto_llm::fallback::{Fallback, Policy};
-use sotto_llm::http::{HttpClient, HttpConfig, OfflineSwitch};
+use sotto_llm::http::OfflineSwitch;
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
-use sotto_llm::providers::{self, KeySource};
+use sotto_llm::providers::{self, CloudSetup, KeySource};
 use sotto_llm::{CancellationToken, ChatRequest, Chunk, Llm, Message, Role, Sampling};
 use sotto_models::ModelStore;
 
@@ -83,13 +82,8 @@ fn provider(args: &ChatArgs, offline: &OfflineSwitch) -> anyhow::Result<Arc<dyn 
     if args.provider == providers::LOCAL {
         return Ok(Arc::new(local_llm(args.model.as_deref(), args.threads)?));
     }
-    let preset = providers::preset(&args.provider).with_context(|| {
-        format!(
-            "unknown provider `{}`; known: {}",
-            args.provider,
-            providers::ids().join(", ")
-        )
-    })?;
+    let preset = providers::require(&args.provider)?;
+    // Unlike the app, the CLI goes on without a key: the provider's own answer says why.
     let key = match providers::find_key(preset, &KeyStore::default()) {
         Ok(Some((key, source))) => {
             if source == KeySource::Environment {
@@ -103,25 +97,16 @@ fn provider(args: &ChatArgs, offline: &OfflineSwitch) -> anyhow::Result<Arc<dyn 
             None
         }
     };
-    let http = HttpClient::new(HttpConfig::default(), offline.clone())?;
-    let cloud = providers::cloud_provider(
+    let setup = CloudSetup {
         preset,
-        args.base_url.as_deref(),
-        args.model.as_deref(),
-        key,
-        http,
-    );
-    if !args.fallback {
-        return Ok(cloud);
-    }
-    let local: Arc<dyn Llm> = Arc::new(local_llm(None, args.threads)?);
-    Ok(Arc::new(Fallback::new(
-        Policy::CloudFirst,
-        local,
-        cloud,
-        Duration::from_secs(4),
-        offline.clone(),
-    )))
+        base_url: args.base_url.as_deref(),
+        model: args.model.as_deref(),
+    };
+    let backup: Option<Arc<dyn Llm>> = match args.fallback {
+        true => Some(Arc::new(local_llm(None, args.threads)?)),
+        false => None,
+    };
+    Ok(providers::connect(setup, key, offline, backup)?)
 }
 
 async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {

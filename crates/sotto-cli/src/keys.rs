@@ -81,10 +81,5 @@ pub fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn known(id: &str) -> anyhow::Result<&'static providers::Preset> {
-    providers::preset(id).with_context(|| {
-        format!(
-            "unknown provider `{id}`; known: {}",
-            providers::ids().join(", ")
-        )
-    })
+    Ok(providers::require(id)?)
 }

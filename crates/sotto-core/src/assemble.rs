@@ -6,11 +6,10 @@ use std::sync::Arc;
 use sotto_audio::{
     Endpointer, EndpointerConfig, ListenMode, Listener, ListenerConfig, Player, VadKind,
 };
-use sotto_llm::fallback::{Fallback, Policy};
-use sotto_llm::http::{HttpClient, HttpConfig, OfflineSwitch};
+use sotto_llm::http::OfflineSwitch;
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
-use sotto_llm::providers;
+use sotto_llm::providers::{self, CloudSetup};
 use sotto_llm::Llm;
 use sotto_models::ModelStore;
 use sotto_stt::{SttConfig, WhisperStt};
@@ -175,23 +174,14 @@ pub async fn assemble(
     ))
 }
 
-/// How long a cloud provider may take to its first word before the local model answers
-/// instead (with `fallback_to_local`).
-const CLOUD_FIRST_TOKEN_LIMIT: std::time::Duration = std::time::Duration::from_secs(4);
-
 /// The cloud provider in `cloud`, backed by `local` when the user asked for that.
 async fn with_cloud(
     local: Arc<dyn Llm>,
     cloud: &CloudChoice,
 ) -> Result<Arc<dyn Llm>, AssembleError> {
     let llm_failed = failed(ErrorKind::Llm);
-    let preset = providers::preset(&cloud.provider).ok_or_else(|| {
-        llm_failed(format!(
-            "Sotto does not know the provider `{}` (known: {}). Choose another in Settings",
-            cloud.provider,
-            providers::ids().join(", ")
-        ))
-    })?;
+    let preset = providers::require(&cloud.provider)
+        .map_err(|e| llm_failed(format!("{e}. Choose another in Settings")))?;
     // The keychain blocks (D-Bus round trips): not on an async worker.
     let keys = cloud.keys.clone();
     let found = tokio::task::spawn_blocking(move || providers::find_key(preset, &keys))
@@ -207,25 +197,13 @@ async fn with_cloud(
             preset.name
         )));
     }
-    let http = HttpClient::new(HttpConfig::default(), cloud.offline.clone())
-        .map_err(|e| llm_failed(e.to_string()))?;
-    let remote = providers::cloud_provider(
+    let setup = CloudSetup {
         preset,
-        cloud.base_url.as_deref(),
-        cloud.model.as_deref(),
-        key,
-        http,
-    );
-    if !cloud.fallback_to_local {
-        return Ok(remote);
-    }
-    Ok(Arc::new(Fallback::new(
-        Policy::CloudFirst,
-        local,
-        remote,
-        CLOUD_FIRST_TOKEN_LIMIT,
-        cloud.offline.clone(),
-    )))
+        base_url: cloud.base_url.as_deref(),
+        model: cloud.model.as_deref(),
+    };
+    let backup = cloud.fallback_to_local.then_some(local);
+    providers::connect(setup, key, &cloud.offline, backup).map_err(|e| llm_failed(e.to_string()))
 }
 
 fn instant_answers(

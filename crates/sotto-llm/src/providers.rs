@@ -2,13 +2,15 @@
 //! default model, and where its key comes from.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::anthropic::Anthropic;
+use crate::fallback::{Fallback, Policy};
 use crate::gemini::Gemini;
-use crate::http::{ApiKey, CloudConfig, HttpClient};
+use crate::http::{ApiKey, CloudConfig, HttpClient, HttpConfig, OfflineSwitch};
 use crate::keys::{KeyError, KeyStore};
 use crate::openai::OpenAiCompatible;
-use crate::Llm;
+use crate::{Llm, LlmError};
 
 /// The id of the local model provider.
 pub const LOCAL: &str = "local";
@@ -135,6 +137,16 @@ pub fn preset(id: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.id == id)
 }
 
+/// The preset with this id, or a message naming the ones Sotto knows.
+pub fn require(id: &str) -> Result<&'static Preset, UnknownProvider> {
+    preset(id).ok_or_else(|| UnknownProvider(id.to_string()))
+}
+
+/// A provider id that no preset has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Sotto does not know the provider `{0}` (known: {known})", known = ids().join(", "))]
+pub struct UnknownProvider(pub String);
+
 /// Every provider id, the local one first, for help texts and pickers.
 pub fn ids() -> Vec<&'static str> {
     std::iter::once(LOCAL)
@@ -190,6 +202,43 @@ pub fn cloud_provider(
     }
 }
 
+/// How long a cloud provider may take to its first word before the backup answers.
+pub const CLOUD_FIRST_TOKEN_LIMIT: Duration = Duration::from_secs(4);
+
+/// A cloud provider as the user chose it.
+#[derive(Debug, Clone, Copy)]
+pub struct CloudSetup<'a> {
+    /// Which provider.
+    pub preset: &'static Preset,
+    /// Its address, when not the preset's own.
+    pub base_url: Option<&'a str>,
+    /// Its model, when not the preset's default.
+    pub model: Option<&'a str>,
+}
+
+/// The cloud provider in `setup` with `key`, obeying `offline`; with a `backup`, the
+/// backup answers when the cloud fails or has said nothing after
+/// [`CLOUD_FIRST_TOKEN_LIMIT`]. The one way the app and the CLI put a cloud provider together.
+pub fn connect(
+    setup: CloudSetup<'_>,
+    key: Option<ApiKey>,
+    offline: &OfflineSwitch,
+    backup: Option<Arc<dyn Llm>>,
+) -> Result<Arc<dyn Llm>, LlmError> {
+    let http = HttpClient::new(HttpConfig::default(), offline.clone())?;
+    let remote = cloud_provider(setup.preset, setup.base_url, setup.model, key, http);
+    Ok(match backup {
+        None => remote,
+        Some(local) => Arc::new(Fallback::new(
+            Policy::CloudFirst,
+            local,
+            remote,
+            CLOUD_FIRST_TOKEN_LIMIT,
+            offline.clone(),
+        )),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +253,19 @@ mod tests {
         assert!(ids
             .iter()
             .all(|id| id.chars().all(|c| c.is_ascii_lowercase())));
+    }
+
+    #[test]
+    fn an_unknown_provider_names_the_known_ones() {
+        assert_eq!(require("openai").map(|p| p.name), Ok("OpenAI"));
+        let message = require("opneai")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("Sotto does not know the provider `opneai` (known: local, openai,"),
+            "{message}"
+        );
     }
 
     #[test]

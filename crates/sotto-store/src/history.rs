@@ -176,19 +176,33 @@ impl Store {
 
     /// Every conversation, newest first.
     pub fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {
-        let mut list = Vec::new();
-        for entry in self.conversations.iter().rev() {
-            let (key, value) = entry?;
-            let stored: StoredConversation = decode(&value)?;
-            let id = id_of(&key);
-            list.push(Conversation {
-                id,
-                started_unix_ms: stored.started_unix_ms,
-                title: stored.title,
-                turns: self.turns.scan_prefix(id.to_be_bytes()).count() as u64,
-            });
+        self.conversations
+            .iter()
+            .rev()
+            .map(|entry| {
+                let (key, value) = entry?;
+                self.described(id_of(&key), &value)
+            })
+            .collect()
+    }
+
+    /// Conversation `id`, if there is one.
+    pub fn conversation(&self, id: u64) -> Result<Option<Conversation>, StoreError> {
+        match self.conversations.get(id.to_be_bytes())? {
+            Some(value) => self.described(id, &value).map(Some),
+            None => Ok(None),
         }
-        Ok(list)
+    }
+
+    /// The conversation stored as `value` under `id`, with its turns counted.
+    fn described(&self, id: u64, value: &[u8]) -> Result<Conversation, StoreError> {
+        let stored: StoredConversation = decode(value)?;
+        Ok(Conversation {
+            id,
+            started_unix_ms: stored.started_unix_ms,
+            title: stored.title,
+            turns: self.turns.scan_prefix(id.to_be_bytes()).count() as u64,
+        })
     }
 
     /// The turns of `conversation`, oldest first.

@@ -53,6 +53,9 @@ fn conversations_and_turns_survive_a_reopen() {
     assert_eq!((list[0].turns, list[1].turns), (1, 3));
     let turns: Vec<Turn> = store.turns(list[1].id).expect("turns");
     assert_eq!(turns, (1..=3).map(turn).collect::<Vec<_>>());
+    let one = store.conversation(list[1].id).expect("read one");
+    assert_eq!(one.as_ref(), Some(&list[1]));
+    assert_eq!(store.conversation(999).expect("read one"), None);
 
     // A conversation that does not exist takes no turns; a deleted one is gone.
     assert!(store.append_turn(999, &turn(1)).is_err());

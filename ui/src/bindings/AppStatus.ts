@@ -10,6 +10,10 @@ export type AppStatus = { "type": "starting",
  */
 step: string, } | { "type": "ready", 
 /**
+ * Who answers: the local model's or the cloud provider's name.
+ */
+answers: string, 
+/**
  * Where the voice comes from (a device name, or "test input").
  */
 microphone: string, 
