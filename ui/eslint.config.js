@@ -9,7 +9,7 @@ export default tseslint.config(
     // The end-to-end tests run in Node, not the webview.
     files: ["e2e/**/*.mjs"],
     languageOptions: {
-      globals: { process: "readonly", Buffer: "readonly", fetch: "readonly", console: "readonly" },
+      globals: { process: "readonly", Buffer: "readonly", fetch: "readonly", console: "readonly", AbortSignal: "readonly" },
     },
   },
 );

@@ -12,6 +12,8 @@ async function call(base, method, path, body) {
     method,
     headers: { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // A WebDriver call that hangs fails the test in two minutes, not undici's five.
+    signal: AbortSignal.timeout(120_000),
   });
   const json = await res.json();
   if (!res.ok) {
@@ -161,10 +163,29 @@ export async function openApp({ application, port = 4444, display = ":99", env: 
   }
 }
 
-/** Saves a screenshot of `app` as `dir/name`. A frame taken right after rendering can be
- * stale, so the compositor gets a moment first. */
+/** Saves a screenshot of `app` as `dir/name`. WebKitWebDriver's snapshot waits for the
+ * page's next paint, and a still page (the idle orb does not move; the app paints without
+ * compositing) may not paint again: a tiny invisible animation runs while it is taken. */
 export async function saveScreenshot(app, dir, name) {
-  await sleep(400);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, name), await app.screenshot());
+  await app.execute(`
+    const style = document.createElement("style");
+    style.id = "__e2e_paint";
+    style.textContent = "@keyframes __e2e_tick { to { transform: translateX(1px); } }" +
+      "#__e2e_paint_dot { position: fixed; left: 0; top: 0; width: 1px; height: 1px; opacity: 0.01;" +
+      " animation: __e2e_tick 0.1s linear infinite; }";
+    const dot = document.createElement("div");
+    dot.id = "__e2e_paint_dot";
+    document.head.append(style);
+    document.body.append(dot);
+  `);
+  try {
+    await sleep(400);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, name), await app.screenshot());
+  } finally {
+    await app.execute(`
+      document.getElementById("__e2e_paint")?.remove();
+      document.getElementById("__e2e_paint_dot")?.remove();
+    `);
+  }
 }
