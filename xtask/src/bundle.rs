@@ -126,15 +126,17 @@ fn check_installed(deb: &Path, dir: &Path, question: &str) -> Result<(), String>
 fn start_installed(package: &str, dir: &Path, question: &str) -> Result<(), String> {
     let listing = shell::output(Command::new("dpkg").args(["-L", package]))
         .ok_or("dpkg cannot list the installed files")?;
-    for needed in [
-        "/usr/bin/sotto-app",
-        "/usr/bin/sotto-llm-worker",
-        "/usr/share/applications/Sotto.desktop",
-    ] {
+    for needed in ["/usr/bin/sotto-app", "/usr/bin/sotto-llm-worker"] {
         if !listing.lines().any(|l| l == needed) {
             return Err(format!("the package does not install {needed}"));
         }
     }
+    // The bundler names the menu entry after the product or the binary, by version.
+    let entry = listing
+        .lines()
+        .find(|l| l.starts_with("/usr/share/applications/") && l.ends_with(".desktop"))
+        .ok_or("the package installs no menu entry (/usr/share/applications/*.desktop)")?;
+    println!("==> menu entry: {entry}");
     setup::tauri_driver()?;
     let target = setup::target_dir()?;
     let mut cmd = setup::npm(&["run", "e2e:installed"]);
