@@ -90,12 +90,12 @@ test("a spoken question goes through every state, streams its answer and can be 
 
   // Done listening (nothing said): back to idle.
   await app.click("#talk");
-  await app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
+  await app.waitForText("#state-label", (t) => t === "IDLE", 15_000);
   await shot("after-interrupt.png");
 });
 
 test("the global hotkey talks while held and cuts in on an answer", async () => {
-  await app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 15_000);
+  await app.waitForText("#state-label", (t) => t === "IDLE", 15_000);
   const before = (await app.findAll(".turn")).length;
   xdotool("keydown", "ctrl+alt+space");
   await app.waitForText("#state-label", (t) => t === "LISTENING", 10_000);

@@ -102,7 +102,7 @@ after(async () => {
 });
 
 const shot = (name) => saveScreenshot(app, shots, name);
-const idle = () => app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 30_000);
+const idle = () => app.waitForText("#state-label", (t) => t === "IDLE", 30_000);
 
 /** Types `question` into the question box and sends it. */
 async function ask(question) {

@@ -41,7 +41,7 @@ test("the installed app answers a spoken question", { skip: !question && "no SOT
   await app.waitForText(".turn .user", (t) => /france/i.test(t), 20_000);
   await app.click("#talk");
   const answer = await app.waitForText(".turn .answer", (t) => /paris/i.test(t), 60_000);
-  await app.waitFor("IDLE", async () => (await app.text("#state-label")) === "IDLE", 60_000);
+  await app.waitForText("#state-label", (t) => t === "IDLE", 60_000);
   const chart = await app.waitForText("#waterfall", (t) => t.startsWith("Voice to voice"), 5_000);
   console.log(`installed app, one spoken turn: ${chart.replaceAll("\n", " | ")}`);
   assert.match(answer, /paris/i);

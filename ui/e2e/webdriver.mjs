@@ -112,16 +112,6 @@ export async function openApp({ application, port = 4444, display = ":99", env: 
       windows: () => call(base, "GET", s("/window/handles")),
       /** Makes the window with `handle` the one later calls act on. */
       switchTo: (handle) => call(base, "POST", s("/window"), { handle }),
-      /** Waits until `check()` gives something truthy, and returns it. */
-      async waitFor(what, check, timeoutMs = 60_000) {
-        const until = Date.now() + timeoutMs;
-        while (Date.now() < until) {
-          const value = await check();
-          if (value) return value;
-          await sleep(100);
-        }
-        throw new Error(`timed out waiting for ${what}`);
-      },
       /** From now on, records each state the label shows, in the page itself: some last
        * only milliseconds, too short to see by polling. */
       recordStates: () =>
