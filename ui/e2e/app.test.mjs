@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
+import { latencyChart } from "./chart.mjs";
 import { openApp, saveScreenshot } from "./webdriver.mjs";
 
 const application = process.env.SOTTO_APP;
@@ -80,7 +81,7 @@ test("a spoken question goes through every state, streams its answer and can be 
   // The latency chart of the turn.
   const v2v = await app.waitForText("#waterfall .v2v", (t) => t.startsWith("Voice to voice"), 5_000);
   assert.match(v2v, /^Voice to voice: \d/);
-  console.log(`app under test, one spoken turn: ${(await app.text("#waterfall")).replaceAll("\n", " | ")}`);
+  console.log(`app under test, one spoken turn: ${await latencyChart(app)}`);
   const bars = await app.findAll("#waterfall .bar-row");
   assert.ok(bars.length >= 5, `${bars.length} bars`);
 

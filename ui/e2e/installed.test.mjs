@@ -5,6 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
+import { latencyChart } from "./chart.mjs";
 import { openApp, saveScreenshot } from "./webdriver.mjs";
 
 const application = process.env.SOTTO_APP;
@@ -42,8 +43,8 @@ test("the installed app answers a spoken question", { skip: !question && "no SOT
   await app.click("#talk");
   const answer = await app.waitForText(".turn .answer", (t) => /paris/i.test(t), 60_000);
   await app.waitForText("#state-label", (t) => t === "IDLE", 60_000);
-  const chart = await app.waitForText("#waterfall", (t) => t.startsWith("Voice to voice"), 5_000);
-  console.log(`installed app, one spoken turn: ${chart.replaceAll("\n", " | ")}`);
+  await app.waitForText("#waterfall .v2v", (t) => t.startsWith("Voice to voice"), 5_000);
+  console.log(`installed app, one spoken turn: ${await latencyChart(app)}`);
   assert.match(answer, /paris/i);
   await saveScreenshot(app, shots, "installed-turn.png");
 });

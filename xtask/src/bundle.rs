@@ -36,10 +36,6 @@ pub fn bundle(check: bool) -> Result<PathBuf, String> {
     Ok(deb)
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn host_triple() -> Result<String, String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let info = shell::output(Command::new(rustc).arg("-vV")).ok_or("`rustc -vV` failed")?;
@@ -55,7 +51,7 @@ fn build_deb() -> Result<PathBuf, String> {
         "build the LLM worker (release)",
         cargo(&["build", "--release", "--package", WORKER]),
     )?;
-    let binaries = repo_root().join("src-tauri").join("binaries");
+    let binaries = setup::repo_root().join("src-tauri").join("binaries");
     std::fs::create_dir_all(&binaries)
         .map_err(|e| format!("cannot create {}: {e}", binaries.display()))?;
     let staged = binaries.join(format!("{WORKER}-{}", host_triple()?));
@@ -64,7 +60,7 @@ fn build_deb() -> Result<PathBuf, String> {
     let bundles = target.join("release").join("bundle").join("deb");
     let _ = std::fs::remove_dir_all(&bundles);
     let mut tauri = Command::new(setup::ui_dir().join("node_modules/.bin/tauri"));
-    tauri.current_dir(repo_root()).args([
+    tauri.current_dir(setup::repo_root()).args([
         "build",
         "--bundles",
         "deb",

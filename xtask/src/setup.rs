@@ -117,11 +117,24 @@ pub fn packages_and_ui() -> Result<(), String> {
     ui()
 }
 
+/// The checkout this xtask was started from.
+///
+/// Read at run time (`cargo run` sets `CARGO_MANIFEST_DIR`), not baked in with `env!`:
+/// cargo reuses a built xtask from a target folder shared between clones, and the
+/// baked-in path would then be the other clone's (or a deleted one's).
+pub fn repo_root() -> PathBuf {
+    let xtask = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    match xtask.parent() {
+        Some(root) => root.to_path_buf(),
+        None => xtask.join(".."),
+    }
+}
+
 /// The `ui/` folder.
 pub fn ui_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("ui")
+    repo_root().join("ui")
 }
 
 /// An npm command run in `ui/`.

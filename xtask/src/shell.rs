@@ -2,10 +2,10 @@
 
 use std::process::Command;
 
-/// A `cargo` command with the same toolchain that runs this xtask.
+/// A `cargo` command with the same toolchain that runs this xtask, in this checkout.
 pub fn cargo(args: &[&str]) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(args);
+    cmd.current_dir(crate::setup::repo_root()).args(args);
     cmd
 }
 
