@@ -329,6 +329,11 @@ async fn measure() -> anyhow::Result<()> {
         let timings = turns(&mut s, mode, &spans, &mut worker_peak).await;
         eprintln!("bench: {name}: {} answered turns", timings.len());
         rows.push(row(name, &timings));
+        // The question a person asks right after starting Sotto: every engine's first
+        // run, which the medians above hide.
+        if let Some(first) = timings.first() {
+            rows.push(row(&format!("{name}, first turn after start"), &[*first]));
+        }
     }
     let silences = barge_in(&store, &questions, 5).await?;
 

@@ -175,12 +175,23 @@ impl Orchestrator {
         }
     }
 
+    /// What every conversation with the language model starts with.
+    fn persona(&self) -> Message {
+        Message {
+            role: Role::System,
+            content: self.settings.system_prompt.clone(),
+        }
+    }
+
     fn answering(&self) -> bool {
         self.turn.is_some()
     }
 
     /// Runs until shut down, or until the audio source has ended and the last turn is over.
     pub(crate) async fn run(mut self, mut inputs: Inputs) {
+        // The local model reads the persona now, so the first question reuses it from the
+        // KV cache as every later one does.
+        self.llm.warm_up(vec![self.persona()]);
         let state = self.resting_state();
         self.set_state(state, 0);
         let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -388,11 +399,7 @@ impl Orchestrator {
             self.turn = Some(self.fresh_turn(id, text.clone()));
         }
         self.set_state(AssistantState::CheckingCache, id);
-        let at = self.now_ms();
-        let mut messages = vec![Message {
-            role: Role::System,
-            content: self.settings.system_prompt.clone(),
-        }];
+        let mut messages = vec![self.persona()];
         let keep = self.settings.history_turns * 2;
         let skip = self.history.len().saturating_sub(keep);
         messages.extend(self.history[skip..].iter().cloned());
@@ -403,7 +410,8 @@ impl Orchestrator {
         // Instant answers: a question that means one of the intents is answered from
         // audio made ahead of time, without the language model.
         let instant = self.instant.as_mut().and_then(|i| i.answer(&text));
-        let at = if instant.is_some() { self.now_ms() } else { at };
+        // Hit or miss, the decision is made now: a miss's check is not the LLM's time.
+        let at = self.now_ms();
         let Some(turn) = self.current(id) else { return };
         turn.user_text = text;
         turn.timings.cache_decision_ms = Some(at);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::OfflineSwitch;
-use crate::{Answer, AnswerSender, CancellationToken, ChatRequest, Chunk, Llm, LlmError};
+use crate::{Answer, AnswerSender, CancellationToken, ChatRequest, Chunk, Llm, LlmError, Message};
 
 /// Which provider goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -66,6 +66,11 @@ impl Llm for Fallback {
             run(primary, backup, timeout, offline, request, cancel, tx).await;
         });
         answer
+    }
+
+    fn warm_up(&self, prefix: Vec<Message>) {
+        self.primary.warm_up(prefix.clone());
+        self.backup.warm_up(prefix);
     }
 }
 

@@ -138,4 +138,12 @@ pub trait Llm: Send + Sync {
     /// `cancel` ends it promptly with [`FinishReason::Cancelled`]. Must be called inside
     /// a Tokio runtime.
     fn chat(&self, request: ChatRequest, cancel: CancellationToken) -> Answer;
+
+    /// Gets ready for conversations that start with `prefix` (the persona), so the first
+    /// question does not pay for the model's first run or for reading the prefix.
+    /// Returns at once; nothing is said and no request leaves the machine. Must be called
+    /// inside a Tokio runtime. Default: nothing to prepare.
+    fn warm_up(&self, prefix: Vec<Message>) {
+        let _ = prefix;
+    }
 }

@@ -18,7 +18,10 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::context;
-use crate::{Answer, AnswerSender, CancellationToken, ChatRequest, Chunk, Finish, Llm, LlmError};
+use crate::{
+    Answer, AnswerSender, CancellationToken, ChatRequest, Chunk, Finish, Llm, LlmError, Message,
+    Role, Sampling,
+};
 
 /// The worker binary's file name.
 pub const WORKER_BINARY: &str = "sotto-llm-worker";
@@ -444,5 +447,29 @@ impl Llm for LocalLlm {
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move { inner.answer(request, cancel, tx).await });
         answer
+    }
+
+    /// Reads `prefix` and an empty question without answering (`max_tokens` 0): the
+    /// model's weights are paged in and the prefix stays in the worker's KV cache, which
+    /// the first real question then reuses.
+    fn warm_up(&self, mut prefix: Vec<Message>) {
+        prefix.push(Message {
+            role: Role::User,
+            content: String::new(),
+        });
+        let request = ChatRequest {
+            messages: prefix,
+            sampling: Sampling {
+                max_tokens: 0,
+                ..Sampling::default()
+            },
+        };
+        let answer = self.chat(request, CancellationToken::new());
+        tokio::spawn(async move {
+            // A failure here shows again, with its message, on the first question.
+            if let Err(e) = answer.collect().await {
+                tracing::warn!("warming up the local model failed: {e}");
+            }
+        });
     }
 }

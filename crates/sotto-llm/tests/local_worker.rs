@@ -1,6 +1,6 @@
 //! The local provider with the real `sotto-llm-worker` and SmolLM2-135M: streaming,
-//! cancellation, a worker killed mid-answer, damaged model files, prefix reuse, and the
-//! worker surviving bad requests.
+//! cancellation, a worker killed mid-answer, damaged model files, prefix reuse, the
+//! warm-up, and the worker surviving bad requests.
 
 mod support;
 
@@ -192,6 +192,31 @@ async fn a_follow_up_reuses_the_cached_conversation_prefix() {
         "turn 2 re-read the history: {usage:?} after {first_usage:?}"
     );
     assert!(usage.prompt_tokens > usage.cached_tokens);
+}
+
+#[tokio::test]
+async fn a_warm_up_reads_the_persona_so_the_first_question_reuses_it() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    llm.start().await.expect("worker");
+    let request = question("What is the capital of France?");
+    let persona: Vec<Message> = request.messages[..1].to_vec();
+    llm.warm_up(persona);
+    // The warm-up is fire-and-forget; give it time to reach the worker first (reading a
+    // short persona takes well under a second on two cores).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (answer, finish) = llm
+        .chat(request, CancellationToken::new())
+        .collect()
+        .await
+        .expect("answer");
+    assert!(answer.contains("Paris"), "{answer:?}");
+    let usage = finish.usage.expect("usage");
+    // The persona and the chat template's start of a user turn came from the cache.
+    assert!(
+        usage.cached_tokens >= 10 && usage.cached_tokens < usage.prompt_tokens,
+        "{usage:?}"
+    );
 }
 
 /// The worker itself, spoken to line by line.
