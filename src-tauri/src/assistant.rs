@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
-use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, Player};
+use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, PlaybackError, Player};
 use sotto_core::assemble::{assemble, default_intents_path, CloudChoice, EngineChoice};
 use sotto_core::settings::{Settings, TalkMode};
 use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory, TurnSettings};
@@ -550,17 +550,27 @@ fn open_player(reporter: &Reporter, device: Option<&str>) -> Result<Player, Stri
         Err(e) => {
             let path =
                 std::env::temp_dir().join(format!("sotto-answers-{}.wav", std::process::id()));
-            reporter.error(
-                ErrorKind::Speaker,
-                format!(
-                    "{}. Answers are shown on screen and written to {}; connect speakers or choose another output in Settings to hear them.",
-                    sentence(&e.to_string()),
-                    path.display()
-                ),
-            );
+            reporter.error(ErrorKind::Speaker, no_speaker_message(&e, &path));
             Player::wav(&path, 24_000, Pace::RealTime).map_err(|e| e.to_string())
         }
     }
+}
+
+/// What the window says when answers cannot be played: what is wrong, where the answers
+/// go instead, and what to do. The audio library's own advice is for the command line
+/// ("run headless"), so a missing device is worded here.
+fn no_speaker_message(error: &PlaybackError, wav: &std::path::Path) -> String {
+    let what = match error {
+        PlaybackError::NoDevice { name: Some(name) } => {
+            format!("No speaker or headphones named \"{name}\" found")
+        }
+        PlaybackError::NoDevice { name: None } => "No speaker or headphones found".into(),
+        other => sentence(&other.to_string()),
+    };
+    format!(
+        "{what}. Answers are shown on screen and written to {}; connect speakers or choose another output in Settings to hear them.",
+        wav.display()
+    )
 }
 
 /// `message` as the start of a sentence: capitalised, without its closing full stop.
@@ -598,5 +608,29 @@ mod tests {
             ..old.clone()
         };
         assert!(needs_restart(&old, &warmer));
+    }
+
+    #[test]
+    fn a_missing_speaker_is_said_once_with_where_the_answers_go() {
+        let wav = std::path::Path::new("/tmp/answers.wav");
+        let none = no_speaker_message(&PlaybackError::NoDevice { name: None }, wav);
+        assert_eq!(
+            none,
+            "No speaker or headphones found. Answers are shown on screen and written to \
+             /tmp/answers.wav; connect speakers or choose another output in Settings to hear them."
+        );
+        let named = PlaybackError::NoDevice {
+            name: Some("USB headset".into()),
+        };
+        let named = no_speaker_message(&named, wav);
+        assert!(named.starts_with("No speaker or headphones named \"USB headset\" found. "));
+        // Command-line advice has no place in the window.
+        assert!(!named.contains("headless"), "{named}");
+        let busy = PlaybackError::Open {
+            name: "hw:0".into(),
+            reason: "device busy".into(),
+        };
+        assert!(no_speaker_message(&busy, wav)
+            .starts_with("The output device \"hw:0\" could not be opened: device busy. "));
     }
 }
