@@ -208,11 +208,11 @@ impl WhisperStt {
         result.map_err(|e| SttError::Inference(e.to_string()))?;
         let mut segments = Vec::new();
         for segment in state.as_iter() {
-            let text = segment
-                .to_str_lossy()
-                .map_err(|e| SttError::Inference(e.to_string()))?
-                .trim()
-                .to_string();
+            let text = without_sound_labels(
+                &segment
+                    .to_str_lossy()
+                    .map_err(|e| SttError::Inference(e.to_string()))?,
+            );
             if text.is_empty() {
                 continue;
             }
@@ -235,6 +235,25 @@ impl WhisperStt {
             audio_ms,
         })
     }
+}
+
+/// `text` without whisper's labels for what is not speech ("[BLANK_AUDIO]", "[MUSIC]",
+/// "(wind blowing)"): they are not words the user said, so they must not show as a
+/// transcript or reach the language model as a question. Trimmed, single-spaced.
+pub fn without_sound_labels(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut closing: Option<char> = None;
+    for c in text.chars() {
+        match (closing, c) {
+            (None, '[') => closing = Some(']'),
+            (None, '(') => closing = Some(')'),
+            (None, _) => kept.push(c),
+            (Some(end), _) if c == end => closing = None,
+            (Some(_), _) => {}
+        }
+    }
+    // An unclosed bracket is a label cut off at the end of the clip: dropped too.
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Word error rate of `hypothesis` against `reference`: (substitutions + deletions +
@@ -276,6 +295,21 @@ mod tests {
         assert_eq!(auto_audio_ctx(16_000), MIN_AUDIO_CTX); // 1 s
         assert_eq!(auto_audio_ctx(16_000 * 10), 550); // 10 s + 1 s
         assert_eq!(auto_audio_ctx(16_000 * 60), 1500);
+    }
+
+    #[test]
+    fn sound_labels_are_not_words() {
+        assert_eq!(without_sound_labels(" [BLANK_AUDIO]"), "");
+        assert_eq!(without_sound_labels("(wind blowing) [MUSIC]"), "");
+        assert_eq!(
+            without_sound_labels("What is the capital [BLANK_AUDIO] of France?"),
+            "What is the capital of France?"
+        );
+        assert_eq!(without_sound_labels("Hello (laughs"), "Hello");
+        assert_eq!(
+            without_sound_labels("  And so, my fellow Americans. "),
+            "And so, my fellow Americans."
+        );
     }
 
     #[test]

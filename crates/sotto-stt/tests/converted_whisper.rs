@@ -105,6 +105,32 @@ fn partials_grow_while_jfk_speaks_and_the_final_is_exact() {
     assert!(word_error_rate(JFK, &final_text) <= 0.1, "{final_text:?}");
 }
 
+/// A second and a half of faint hiss (about -56 dBFS, the room before someone speaks),
+/// the same every run: whisper labels it "[BLANK_AUDIO]" rather than leaving it empty.
+fn faint_hiss() -> Vec<f32> {
+    let mut x: u32 = 0x2545_F491;
+    (0..24_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32 * 2.0 - 1.0) * 50.0 / 32_768.0
+        })
+        .collect()
+}
+
+#[test]
+fn whisper_s_label_for_silence_is_not_a_transcript() {
+    let store = store();
+    let stt =
+        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let transcript = stt
+        .transcribe(&faint_hiss(), &CancelFlag::default())
+        .expect("transcribed");
+    assert_eq!(transcript.text, "", "{transcript:?}");
+    assert!(transcript.segments.is_empty(), "{transcript:?}");
+}
+
 #[test]
 fn a_cancelled_transcription_stops_with_cancelled() {
     let store = store();
