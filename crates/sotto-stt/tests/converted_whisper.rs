@@ -15,6 +15,10 @@ fn store() -> ModelStore {
     ModelStore::open_default().expect("models folder")
 }
 
+fn tiny_en(store: &ModelStore) -> WhisperStt {
+    WhisperStt::load(store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads")
+}
+
 fn jfk_samples(store: &ModelStore) -> Vec<f32> {
     let sample = store
         .require("sample-jfk")
@@ -32,8 +36,7 @@ fn jfk_samples(store: &ModelStore) -> Vec<f32> {
 #[test]
 fn converted_tiny_en_transcribes_jfk() {
     let store = store();
-    let stt =
-        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let stt = tiny_en(&store);
     let transcript = stt
         .transcribe(&jfk_samples(&store), &CancelFlag::default())
         .expect("transcribes");
@@ -50,8 +53,7 @@ fn converted_tiny_en_transcribes_jfk() {
 #[test]
 fn studio_speech_at_48_khz_is_resampled_and_understood() {
     let store = store();
-    let stt =
-        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let stt = tiny_en(&store);
     for (clip, said) in [
         ("Front_Center.wav", "front center"),
         ("Rear_Left.wav", "rear left"),
@@ -73,8 +75,7 @@ fn studio_speech_at_48_khz_is_resampled_and_understood() {
 #[test]
 fn partials_grow_while_jfk_speaks_and_the_final_is_exact() {
     let store = store();
-    let stt =
-        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let stt = tiny_en(&store);
     let samples = jfk_samples(&store);
     let cancel = CancelFlag::default();
     let mut utterance = sotto_stt::partial::Utterance::new(&stt, 2_000);
@@ -122,8 +123,7 @@ fn faint_hiss() -> Vec<f32> {
 #[test]
 fn whisper_s_label_for_silence_is_not_a_transcript() {
     let store = store();
-    let stt =
-        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let stt = tiny_en(&store);
     let transcript = stt
         .transcribe(&faint_hiss(), &CancelFlag::default())
         .expect("transcribed");
@@ -134,8 +134,7 @@ fn whisper_s_label_for_silence_is_not_a_transcript() {
 #[test]
 fn a_cancelled_transcription_stops_with_cancelled() {
     let store = store();
-    let stt =
-        WhisperStt::load(&store, "whisper-tiny.en", SttConfig::default()).expect("tiny.en loads");
+    let stt = tiny_en(&store);
     let cancel = CancelFlag::default();
     cancel.cancel();
     let err = stt.transcribe(&jfk_samples(&store), &cancel).unwrap_err();
