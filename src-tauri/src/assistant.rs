@@ -556,19 +556,12 @@ fn open_player(reporter: &Reporter, device: Option<&str>) -> Result<Player, Stri
     }
 }
 
-/// What the window says when answers cannot be played: what is wrong, where the answers
-/// go instead, and what to do. The audio library's own advice is for the command line
-/// ("run headless"), so a missing device is worded here.
+/// What the window says when answers cannot be played: the audio library's message (what
+/// is wrong and what to do), then where the answers go instead.
 fn no_speaker_message(error: &PlaybackError, wav: &std::path::Path) -> String {
-    let what = match error {
-        PlaybackError::NoDevice { name: Some(name) } => {
-            format!("No speaker or headphones named \"{name}\" found")
-        }
-        PlaybackError::NoDevice { name: None } => "No speaker or headphones found".into(),
-        other => sentence(&other.to_string()),
-    };
     format!(
-        "{what}. Answers are shown on screen and written to {}; connect speakers or choose another output in Settings to hear them.",
+        "{}. Answers are shown on screen and written to {}.",
+        sentence(&error.to_string()),
         wav.display()
     )
 }
@@ -616,15 +609,16 @@ mod tests {
         let none = no_speaker_message(&PlaybackError::NoDevice { name: None }, wav);
         assert_eq!(
             none,
-            "No speaker or headphones found. Answers are shown on screen and written to \
-             /tmp/answers.wav; connect speakers or choose another output in Settings to hear them."
+            "No speaker or headphones found. Connect one or choose another output in Settings. \
+             Answers are shown on screen and written to /tmp/answers.wav."
         );
         let named = PlaybackError::NoDevice {
             name: Some("USB headset".into()),
         };
         let named = no_speaker_message(&named, wav);
-        assert!(named.starts_with("No speaker or headphones named \"USB headset\" found. "));
-        // Command-line advice has no place in the window.
+        assert!(named.starts_with("No speaker or headphones found named \"USB headset\". "));
+        // The advice once, and no command-line advice in the window.
+        assert_eq!(named.matches("choose another output").count(), 1, "{named}");
         assert!(!named.contains("headless"), "{named}");
         let busy = PlaybackError::Open {
             name: "hw:0".into(),

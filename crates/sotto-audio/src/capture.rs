@@ -58,7 +58,7 @@ fn no_device_message(wanted: Option<&str>, available: &[String]) -> String {
         Some(name) => format!(
             "there is no microphone called \"{name}\" (available: {list}). Choose another microphone in Settings."
         ),
-        None => format!("no microphone was found (available: {list}). Plug one in, or run headless from a WAV file."),
+        None => format!("no microphone was found (available: {list}). Plug one in or choose another microphone in Settings."),
     }
 }
 

@@ -106,7 +106,7 @@ fn partials_grow_while_jfk_speaks_and_the_final_is_exact() {
     assert!(word_error_rate(JFK, &final_text) <= 0.1, "{final_text:?}");
 }
 
-/// A second and a half of faint hiss (about -56 dBFS, the room before someone speaks),
+/// A second and a half of faint hiss (peaks at about -56 dBFS: the room before someone speaks),
 /// the same every run: whisper labels it "[BLANK_AUDIO]" rather than leaving it empty.
 fn faint_hiss() -> Vec<f32> {
     let mut x: u32 = 0x2545_F491;
