@@ -7,12 +7,10 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
 use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, PlaybackError, Player};
-use sotto_core::assemble::{assemble, default_intents_path, CloudChoice, EngineChoice};
-use sotto_core::settings::{Settings, TalkMode};
-use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory, TurnSettings};
-use sotto_llm::http::OfflineSwitch;
+use sotto_core::assemble::{self, default_intents_path, Launch};
+use sotto_core::settings::Settings;
+use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory};
 use sotto_llm::keys::KeyStore;
-use sotto_llm::{providers, Sampling};
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
 use sotto_store::Store;
@@ -303,7 +301,7 @@ fn needs_restart(old: &Settings, new: &Settings) -> bool {
         start_on_login: false,
         mode: match s.mode {
             // Both listen the same way; only the hotkey reads them differently.
-            TalkMode::Toggle => TalkMode::PushToTalk,
+            ListenMode::Toggle => ListenMode::PushToTalk,
             mode => mode,
         },
         ..s.clone()
@@ -398,51 +396,25 @@ async fn start_assistant(
     let speaker = player.name();
 
     reporter.step("Loading the speech, language and voice models");
-    let mode = match settings.mode {
-        TalkMode::PushToTalk | TalkMode::Toggle => ListenMode::PushToTalk,
-        TalkMode::HandsFree => ListenMode::HandsFree,
-    };
-    let choice = EngineChoice {
-        stt_model: settings.stt_model.clone(),
-        llm_model: settings.llm_model.clone(),
-        voice: settings.voice.clone(),
-        intents: default_intents_path(),
-        speed: settings.speed,
-        vad_threshold: settings.vad_threshold(),
-        cloud: cloud_choice(settings),
-        ..EngineChoice::default()
-    };
-    let (mut engines, listener) =
-        assemble(models, &choice, mode, player)
-            .await
-            .map_err(|e| AppStatus::Failed {
-                kind: e.kind,
-                message: e.message,
-            })?;
     let logs = settings
         .turn_logs
         .then(TurnLogs::default_dir)
         .flatten()
         .map(|dir| TurnLogs::new(dir, settings.keep_turn_logs as usize));
-    engines.memory = history.map(|store| Memory::new(store, logs));
-    let answers = engines.llm.name().to_string();
-    let turn = TurnSettings {
-        mode,
-        system_prompt: settings.persona.clone(),
-        sampling: Sampling {
-            temperature: settings.temperature,
-            top_p: settings.top_p,
-            max_tokens: settings.max_tokens,
-            ..TurnSettings::default().sampling
-        },
-        speed: settings.speed,
-        ..TurnSettings::default()
+    let launch = Launch {
+        player,
+        input: capture_events,
+        intents: default_intents_path(),
+        memory: history.map(|store| Memory::new(store, logs)),
+        keys: KeyStore::default(),
     };
-    let (assistant, mut events) = Assistant::start(engines, turn, capture_events, listener)
+    let started = assemble::start(models, settings, launch)
+        .await
         .map_err(|e| AppStatus::Failed {
-            kind: ErrorKind::Microphone,
-            message: e.to_string(),
+            kind: e.kind,
+            message: e.message,
         })?;
+    let (assistant, mut events, answers) = (started.assistant, started.events, started.answers);
     let forward = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -491,22 +463,6 @@ fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
             None
         }
     }
-}
-
-/// The cloud provider the settings ask for; none when the local model answers alone or
-/// the user is offline.
-fn cloud_choice(settings: &Settings) -> Option<CloudChoice> {
-    if settings.offline || settings.provider == providers::LOCAL {
-        return None;
-    }
-    Some(CloudChoice {
-        provider: settings.provider.clone(),
-        model: settings.cloud_model.clone(),
-        base_url: settings.cloud_base_url.clone(),
-        fallback_to_local: settings.fallback_to_local,
-        keys: KeyStore::default(),
-        offline: OfflineSwitch::default(),
-    })
 }
 
 type OpenedInput = (Input, std_mpsc::Receiver<CaptureEvent>, String);
@@ -587,12 +543,12 @@ mod tests {
             hotkey: "Ctrl+Shift+T".into(),
             overlay: !old.overlay,
             start_on_login: true,
-            mode: TalkMode::Toggle,
+            mode: ListenMode::Toggle,
             ..old.clone()
         };
         assert!(!needs_restart(&old, &shell_only));
         let hands_free = Settings {
-            mode: TalkMode::HandsFree,
+            mode: ListenMode::HandsFree,
             ..old.clone()
         };
         assert!(needs_restart(&old, &hands_free));

@@ -2,7 +2,7 @@
 //! registration with the desktop (X11, Windows, macOS; Wayland compositors do not let
 //! applications grab keys, which the user is told).
 
-use sotto_core::settings::TalkMode;
+use sotto_audio::ListenMode;
 use sotto_core::AssistantState;
 use tauri::AppHandle;
 use tauri_plugin_global_shortcut::{GlobalShortcutExt, Shortcut, ShortcutState};
@@ -20,27 +20,20 @@ pub enum Key {
 
 /// The command a hotkey press or release stands for, given the mode and what the
 /// assistant is doing (`None`: nothing to do).
-pub fn command_for(mode: TalkMode, key: Key, state: AssistantState) -> Option<UiCommand> {
-    let answering = matches!(
-        state,
-        AssistantState::AnalyzingSpeech
-            | AssistantState::CheckingCache
-            | AssistantState::RoutingToLlm
-            | AssistantState::GeneratingSpeech
-            | AssistantState::Speaking
-    );
+pub fn command_for(mode: ListenMode, key: Key, state: AssistantState) -> Option<UiCommand> {
+    let answering = state.is_answering();
     match (mode, key) {
         // Hold to talk; pressing during an answer interrupts it and listens (barge-in).
-        (TalkMode::PushToTalk, Key::Down) => Some(UiCommand::StartListening),
-        (TalkMode::PushToTalk, Key::Up) => Some(UiCommand::StopListening),
+        (ListenMode::PushToTalk, Key::Down) => Some(UiCommand::StartListening),
+        (ListenMode::PushToTalk, Key::Up) => Some(UiCommand::StopListening),
         // Press to start, press again to stop: for desktops that never report the release.
-        (TalkMode::Toggle, Key::Down) if state == AssistantState::Listening => {
+        (ListenMode::Toggle, Key::Down) if state == AssistantState::Listening => {
             Some(UiCommand::StopListening)
         }
-        (TalkMode::Toggle, Key::Down) => Some(UiCommand::StartListening),
+        (ListenMode::Toggle, Key::Down) => Some(UiCommand::StartListening),
         // Hands-free listens on its own; the key only cuts an answer short.
-        (TalkMode::HandsFree, Key::Down) if answering => Some(UiCommand::Interrupt),
-        (TalkMode::Toggle | TalkMode::HandsFree, _) => None,
+        (ListenMode::HandsFree, Key::Down) if answering => Some(UiCommand::Interrupt),
+        (ListenMode::Toggle | ListenMode::HandsFree, _) => None,
     }
 }
 
@@ -81,7 +74,7 @@ mod tests {
 
     #[test]
     fn push_to_talk_listens_while_the_key_is_held() {
-        let ptt = TalkMode::PushToTalk;
+        let ptt = ListenMode::PushToTalk;
         assert_eq!(
             command_for(ptt, Key::Down, Idle),
             Some(UiCommand::StartListening)
@@ -99,7 +92,7 @@ mod tests {
 
     #[test]
     fn toggle_starts_and_stops_on_presses_and_ignores_releases() {
-        let toggle = TalkMode::Toggle;
+        let toggle = ListenMode::Toggle;
         assert_eq!(
             command_for(toggle, Key::Down, Idle),
             Some(UiCommand::StartListening)
@@ -117,7 +110,7 @@ mod tests {
 
     #[test]
     fn hands_free_uses_the_key_only_to_interrupt() {
-        let free = TalkMode::HandsFree;
+        let free = ListenMode::HandsFree;
         assert_eq!(command_for(free, Key::Down, Idle), None);
         assert_eq!(command_for(free, Key::Down, Listening), None);
         assert_eq!(

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use sotto_core::settings::{Settings, TalkMode};
+use sotto_audio::ListenMode;
+use sotto_core::settings::Settings;
 use sotto_core::ErrorKind;
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
 
@@ -59,7 +60,8 @@ fn on_tray_action(app: &AppHandle, handle: &AssistantHandle, action: TrayAction)
     match action {
         TrayAction::Talk => {
             // The tray has no key to hold: it toggles, whatever the mode.
-            if let Some(command) = hotkey::command_for(TalkMode::Toggle, Key::Down, handle.state())
+            if let Some(command) =
+                hotkey::command_for(ListenMode::Toggle, Key::Down, handle.state())
             {
                 handle.send(command);
             }

@@ -51,32 +51,6 @@ impl TrayAction {
     }
 }
 
-/// The state in words, for the tray's tooltip and menu (the window's labels, ui/src/session.ts).
-pub fn state_words(state: AssistantState) -> &'static str {
-    match state {
-        AssistantState::Idle => "Idle",
-        AssistantState::Listening => "Listening",
-        AssistantState::AnalyzingSpeech => "Analyzing speech",
-        AssistantState::CheckingCache => "Checking cache",
-        AssistantState::RoutingToLlm => "Routing to LLM",
-        AssistantState::GeneratingSpeech => "Generating speech",
-        AssistantState::Speaking => "Speaking",
-    }
-}
-
-/// The state's colour (the orb's main colour in the window).
-fn state_colour(state: AssistantState) -> [u8; 3] {
-    match state {
-        AssistantState::Idle => [0x9a, 0xa6, 0xc4],
-        AssistantState::Listening => [0x34, 0xc7, 0x7b],
-        AssistantState::AnalyzingSpeech => [0xf0, 0xb4, 0x29],
-        AssistantState::CheckingCache => [0x22, 0xc3, 0xd6],
-        AssistantState::RoutingToLlm => [0x9b, 0x5c, 0xff],
-        AssistantState::GeneratingSpeech => [0xe0, 0x52, 0x9c],
-        AssistantState::Speaking => [0x7a, 0xa2, 0xff],
-    }
-}
-
 /// Side of the tray icon, in pixels.
 const ICON_SIZE: u32 = 32;
 
@@ -101,7 +75,7 @@ fn disc(colour: [u8; 3], size: u32) -> Vec<u8> {
 
 /// The tray icon for `state`.
 fn icon(state: AssistantState) -> Image<'static> {
-    Image::new_owned(disc(state_colour(state), ICON_SIZE), ICON_SIZE, ICON_SIZE)
+    Image::new_owned(disc(state.colour(), ICON_SIZE), ICON_SIZE, ICON_SIZE)
 }
 
 /// Whether this desktop can show a tray icon (on Linux: the indicator library is there).
@@ -190,7 +164,7 @@ impl Tray {
 
     /// Shows `state` in the icon, tooltip and menu.
     pub fn show_state(&self, state: AssistantState) {
-        let words = state_words(state);
+        let words = state.label();
         let _ = self.icon.set_icon(Some(icon(state)));
         let _ = self.icon.set_tooltip(Some(format!("Sotto: {words}")));
         let _ = self.status.set_text(format!("Sotto: {words}"));
@@ -211,26 +185,6 @@ impl Tray {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const STATES: [AssistantState; 7] = [
-        AssistantState::Idle,
-        AssistantState::Listening,
-        AssistantState::AnalyzingSpeech,
-        AssistantState::CheckingCache,
-        AssistantState::RoutingToLlm,
-        AssistantState::GeneratingSpeech,
-        AssistantState::Speaking,
-    ];
-
-    #[test]
-    fn every_state_has_its_own_colour_and_words() {
-        for (i, a) in STATES.iter().enumerate() {
-            for b in &STATES[i + 1..] {
-                assert_ne!(state_colour(*a), state_colour(*b), "{a:?} and {b:?}");
-                assert_ne!(state_words(*a), state_words(*b));
-            }
-        }
-    }
 
     #[test]
     fn the_icon_is_an_opaque_disc_on_transparency() {

@@ -9,6 +9,7 @@ import type { KeyStatus } from "./bindings/KeyStatus";
 import type { Settings } from "./bindings/Settings";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { SetupProgress } from "./bindings/SetupProgress";
+import { STATES } from "./bindings/states";
 import type { TurnRecord } from "./bindings/TurnRecord";
 import type { UiCommand } from "./bindings/UiCommand";
 import { SEARCH_PAUSE_MS, startWindow } from "./controller";
@@ -167,11 +168,17 @@ describe("the window", () => {
     expect($("#orb").dataset.state).toBe("LISTENING");
     expect($(".turn .user.partial").textContent).toBe("Tell me about");
     expect($("#talk").textContent).toBe("Done");
+    expect($("#talk").style.getPropertyValue("--listening-colour")).toBe(STATES.LISTENING.colour);
+    // Nothing to interrupt while listening.
+    expect($<HTMLButtonElement>("#interrupt").disabled).toBe(true);
     $<HTMLButtonElement>("#talk").click();
     expect(source.sent.at(-1)).toEqual({ type: "stop_listening" });
 
+    source.emit({ type: "state_changed", state: "ANALYZING_SPEECH", turn_id: 1, at_ms: 2 });
+    expect($("#state-label").textContent).toBe("Analyzing speech");
+    // The turn is under way once speech is analyzed: an interrupt cancels it.
+    expect($<HTMLButtonElement>("#interrupt").disabled).toBe(false);
     source.emit(
-      { type: "state_changed", state: "ANALYZING_SPEECH", turn_id: 1, at_ms: 2 },
       { type: "transcript_final", turn_id: 1, text: "Tell me about whales." },
       { type: "state_changed", state: "ROUTING_TO_LLM", turn_id: 1, at_ms: 3 },
       { type: "llm_text_chunk", turn_id: 1, text: "Whales are" },

@@ -1,6 +1,7 @@
 // Draws the session: the state (orb, label, hint), the turns (what the user said, the
 // answer as it streams) and which buttons make sense now.
-import { answererName, answering, stateText, type Session, type TurnView } from "./session";
+import { STATES } from "./bindings/states";
+import { answererName, answering, stateHint, stateLabel, type Session, type TurnView } from "./session";
 
 /** The elements the view draws into. */
 export interface ConversationElements {
@@ -55,15 +56,16 @@ function turnElement(turn: TurnView): HTMLElement {
 
 /** Draws `session` into `el`. */
 export function renderConversation(session: Session, el: ConversationElements): void {
-  const { label, hint } = stateText[session.state];
+  const label = stateLabel(session.state);
   el.orb.dataset.state = session.state;
   el.orb.setAttribute("aria-label", `Assistant state: ${label.toLowerCase()}`);
   el.label.textContent = label;
   el.label.dataset.state = session.state;
-  el.hint.textContent = hint;
+  el.hint.textContent = stateHint[session.state];
   el.turns.replaceChildren(...session.turns.map(turnElement));
   const listening = session.state === "LISTENING";
   el.talk.textContent = listening ? "Done" : "Talk";
   el.talk.dataset.listening = String(listening);
+  el.talk.style.setProperty("--listening-colour", STATES.LISTENING.colour);
   el.interrupt.disabled = !answering(session.state);
 }

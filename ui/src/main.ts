@@ -1,5 +1,8 @@
 // Entry point of the Sotto window.
 import { invoke } from "@tauri-apps/api/core";
+// The states' colours, generated from Rust. style.css is linked from the page, so this
+// comes after it in the cascade.
+import "./bindings/states.css";
 import type { ModelStatus } from "./bindings/ModelStatus";
 import { startWindow } from "./controller";
 import { renderModels } from "./models-view";

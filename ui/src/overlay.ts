@@ -2,7 +2,7 @@
 // It follows the same events as the main window.
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Event } from "./bindings/Event";
-import { apply, initialSession, stateText } from "./session";
+import { apply, initialSession, stateLabel } from "./session";
 import type { AssistantSource } from "./source";
 
 /** What the overlay says when the assistant is not ready. */
@@ -30,7 +30,7 @@ export function startOverlay(source: Pick<AssistantSource, "onEvent" | "onStatus
   const draw = () => {
     orb.dataset.state = session.state;
     label.dataset.state = session.state;
-    label.textContent = notReady ?? stateText[session.state].label;
+    label.textContent = notReady ?? stateLabel(session.state);
   };
   source.onEvent((event: Event) => {
     session = apply(session, event);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Event } from "./bindings/Event";
 import { timings } from "./fixtures";
-import { answering, apply, initialSession, type Session } from "./session";
+import { STATES } from "./bindings/states";
+import { answering, apply, initialSession, stateHint, stateLabel, type Session } from "./session";
 
 const run = (events: Event[], from: Session = initialSession) => events.reduce(apply, from);
 
@@ -80,9 +81,21 @@ describe("session", () => {
   });
 
   it("knows when an answer can be interrupted", () => {
-    expect(answering("SPEAKING")).toBe(true);
+    // From the moment speech is being analyzed: an interrupt then cancels the turn.
+    expect(answering("ANALYZING_SPEECH")).toBe(true);
+    expect(answering("CHECKING_CACHE")).toBe(true);
     expect(answering("ROUTING_TO_LLM")).toBe(true);
+    expect(answering("GENERATING_SPEECH")).toBe(true);
+    expect(answering("SPEAKING")).toBe(true);
     expect(answering("LISTENING")).toBe(false);
     expect(answering("IDLE")).toBe(false);
+  });
+
+  it("takes each state's label from Rust and adds its own hint", () => {
+    expect(stateLabel("ANALYZING_SPEECH")).toBe("Analyzing speech");
+    for (const state of Object.keys(STATES) as (keyof typeof STATES)[]) {
+      expect(stateLabel(state)).toBe(STATES[state].label);
+      expect(stateHint[state]).not.toBe("");
+    }
   });
 });

@@ -4,6 +4,10 @@ import type { AssistantState } from "./bindings/AssistantState";
 import type { Event } from "./bindings/Event";
 import type { Timings } from "./bindings/Timings";
 import type { TurnOutcome } from "./bindings/TurnOutcome";
+import { STATES } from "./bindings/states";
+
+/** Whether an answer is in progress (the Interrupt button has something to stop). */
+export { answering } from "./bindings/states";
 
 /** One turn on screen. */
 export interface TurnView {
@@ -91,25 +95,21 @@ export function apply(session: Session, event: Event): Session {
   }
 }
 
-/** What the seven states look like to a person. */
-export const stateText: Record<AssistantState, { label: string; hint: string }> = {
-  IDLE: { label: "Idle", hint: "Hold the hotkey or press Talk, then speak." },
-  LISTENING: { label: "Listening", hint: "Go ahead, I'm listening." },
-  ANALYZING_SPEECH: { label: "Analyzing speech", hint: "Turning your words into text…" },
-  CHECKING_CACHE: { label: "Checking cache", hint: "Looking for an instant answer…" },
-  ROUTING_TO_LLM: { label: "Routing to LLM", hint: "Thinking…" },
-  GENERATING_SPEECH: { label: "Generating speech", hint: "Finding the voice…" },
-  SPEAKING: { label: "Speaking", hint: "Press Interrupt (or talk) to cut in." },
+/** What to do (or what is happening) in each state, under its label: UI wording, while the
+ * label, colours and `answering` come from Rust (bindings/states.ts). */
+export const stateHint: Record<AssistantState, string> = {
+  IDLE: "Hold the hotkey or press Talk, then speak.",
+  LISTENING: "Go ahead, I'm listening.",
+  ANALYZING_SPEECH: "Turning your words into text…",
+  CHECKING_CACHE: "Looking for an instant answer…",
+  ROUTING_TO_LLM: "Thinking…",
+  GENERATING_SPEECH: "Finding the voice…",
+  SPEAKING: "Press Interrupt (or talk) to cut in.",
 };
 
-/** Whether an answer is in progress (the interrupt button is useful). */
-export function answering(state: AssistantState): boolean {
-  return (
-    state === "CHECKING_CACHE" ||
-    state === "ROUTING_TO_LLM" ||
-    state === "GENERATING_SPEECH" ||
-    state === "SPEAKING"
-  );
+/** The state in words, as Rust names it (the window, the overlay and the tray agree). */
+export function stateLabel(state: AssistantState): string {
+  return STATES[state].label;
 }
 
 /** Who answered, for a person: the provider's name, or what "local"/"instant" mean. */

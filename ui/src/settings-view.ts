@@ -1,7 +1,7 @@
 // The settings panel: a form over the `Settings` the app keeps, saved as a whole.
 import type { Settings } from "./bindings/Settings";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
-import type { TalkMode } from "./bindings/TalkMode";
+import type { ListenMode } from "./bindings/ListenMode";
 
 type Field = {
   key: keyof Settings;
@@ -15,7 +15,7 @@ type Field = {
   step?: number;
 };
 
-const modes: [TalkMode, string][] = [
+const modes: [ListenMode, string][] = [
   ["push_to_talk", "Push-to-talk (hold the hotkey)"],
   ["toggle", "Toggle (press to start, press to stop)"],
   ["hands_free", "Hands-free (just talk)"],

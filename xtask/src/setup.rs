@@ -66,9 +66,46 @@ const MIN_NODE: (u32, u32) = (18, 18);
 /// The built workspace: where its binaries are.
 pub struct Workspace {
     target_dir: PathBuf,
+    /// How the build was linted (`None`: clippy is not installed).
+    lint: Option<Lint>,
+}
+
+/// Clippy as the workspace's compiler wrapper: the one debug build both compiles and
+/// lints our crates (warnings are errors), so no second `cargo clippy` pass compiles every
+/// dependency again in check mode. Dependencies are compiled by plain rustc either way.
+/// Release builds (benchmarks, installers) never use it: clippy-driver turns MIR
+/// optimisations off.
+#[derive(Clone)]
+pub struct Lint {
+    driver: PathBuf,
+}
+
+impl Lint {
+    /// The toolchain's clippy-driver, if clippy is installed.
+    pub fn find() -> Option<Lint> {
+        let sysroot = shell::output(Command::new("rustc").args(["--print", "sysroot"]))?;
+        let driver = PathBuf::from(sysroot.trim())
+            .join("bin")
+            .join("clippy-driver");
+        driver.is_file().then_some(Lint { driver })
+    }
+
+    /// Makes `cmd` (a cargo command) lint the workspace's crates as it compiles them.
+    /// The same values every time: cargo keys our crates' artifacts on them.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", &self.driver)
+            // clippy's own way of passing its arguments (what `cargo clippy -- -D warnings`
+            // sets): each followed by this separator.
+            .env("CLIPPY_ARGS", "-Dwarnings__CLIPPY_HACKERY__");
+    }
 }
 
 impl Workspace {
+    /// Whether the build was linted.
+    pub fn linted(&self) -> bool {
+        self.lint.is_some()
+    }
+
     /// Cargo's target folder.
     pub fn target_dir(&self) -> &std::path::Path {
         &self.target_dir
@@ -97,9 +134,14 @@ impl Workspace {
         self.bin("sotto-app")
     }
 
-    /// `cargo test` with exactly the package selection of the build, so nothing is rebuilt.
+    /// `cargo test` with exactly the package selection and lint wrapper of the build, so
+    /// nothing is rebuilt.
     pub fn cargo_test(&self) -> Command {
-        cargo(&["test", "--workspace", "--all-targets"])
+        let mut cmd = cargo(&["test", "--workspace", "--all-targets"]);
+        if let Some(lint) = &self.lint {
+            lint.apply(&mut cmd);
+        }
+        cmd
     }
 }
 
@@ -241,11 +283,21 @@ fn is_installed(package: &str) -> bool {
         .is_some_and(|s| s.contains("install ok installed"))
 }
 
-/// Builds every crate and test once, with the selection `cargo test` will use.
+/// Builds (and lints) every crate and test once, with the selection `cargo test` will use.
 pub fn build_workspace() -> Result<Workspace, String> {
-    step("build", cargo(&["build", "--workspace", "--all-targets"]))?;
+    let lint = Lint::find();
+    let mut build = cargo(&["build", "--workspace", "--all-targets"]);
+    match &lint {
+        Some(lint) => lint.apply(&mut build),
+        None => println!(
+            "==> clippy is not installed, so the build is not linted \
+             (`rustup component add clippy` adds it; `cargo xtask test` needs it)"
+        ),
+    }
+    step("build and lint", build)?;
     Ok(Workspace {
         target_dir: target_dir()?,
+        lint,
     })
 }
 

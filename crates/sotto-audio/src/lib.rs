@@ -25,7 +25,7 @@ pub use listen::{ListenEvent, ListenMode, Listener, ListenerConfig};
 pub use playback::{PlaybackError, Player};
 pub use resample::{to_mono_16k, StreamResampler};
 pub use silero::SileroVad;
-pub use source::{AudioSource, Pace, WavSource, WavSourceConfig};
+pub use source::{deferred_input, AudioSource, DeferredInput, Pace, WavSource, WavSourceConfig};
 pub use vad::{Vad, VadKind, WebRtcVad};
 pub use virtual_mic::spawn_virtual_microphone;
 

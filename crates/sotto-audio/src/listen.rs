@@ -18,15 +18,64 @@ use crate::level::{Level, LevelMeter};
 use crate::resample::StreamResampler;
 use crate::{AudioBuffer, AudioError, SPEECH_RATE};
 
-/// Who opens and closes an utterance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+/// Who opens and closes an utterance: the one listening-mode type, used by the listener,
+/// the voice turn, the settings file, the window (TypeScript binding) and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum ListenMode {
-    /// A held key: press opens, release closes.
+    /// Hold the hotkey while speaking: press opens, release closes.
     #[default]
     PushToTalk,
-    /// Voice activity detection opens and closes.
+    /// Press once to start, once to stop (for desktops that cannot report a key release).
+    /// The listener treats it as push-to-talk; only the hotkey reads it differently.
+    Toggle,
+    /// Voice activity detection opens and closes turns.
     HandsFree,
+}
+
+impl ListenMode {
+    /// Every mode, in the order the settings list them.
+    pub const ALL: [ListenMode; 3] = [
+        ListenMode::PushToTalk,
+        ListenMode::Toggle,
+        ListenMode::HandsFree,
+    ];
+
+    /// True when voice activity detection, not a key, opens and closes turns.
+    pub fn is_hands_free(self) -> bool {
+        self == ListenMode::HandsFree
+    }
+
+    /// The name in settings files and on the command line (`push_to_talk`, `toggle`,
+    /// `hands_free`).
+    pub fn id(self) -> &'static str {
+        match self {
+            ListenMode::PushToTalk => "push_to_talk",
+            ListenMode::Toggle => "toggle",
+            ListenMode::HandsFree => "hands_free",
+        }
+    }
+}
+
+impl std::str::FromStr for ListenMode {
+    type Err = String;
+
+    /// Reads a mode's [`ListenMode::id`]; `ptt` and `handsfree` are accepted too.
+    fn from_str(text: &str) -> Result<ListenMode, String> {
+        let wanted = text.trim().to_ascii_lowercase().replace('-', "_");
+        match wanted.as_str() {
+            "ptt" => return Ok(ListenMode::PushToTalk),
+            "handsfree" => return Ok(ListenMode::HandsFree),
+            _ => {}
+        }
+        ListenMode::ALL
+            .into_iter()
+            .find(|m| m.id() == wanted)
+            .ok_or_else(|| {
+                format!("`{text}` is not a listening mode (push_to_talk, toggle or hands_free)")
+            })
+    }
 }
 
 /// Listening settings.
@@ -237,7 +286,7 @@ impl Listener {
                     self.hands_free(event, &mut events);
                 }
             }
-            ListenMode::PushToTalk => {
+            ListenMode::PushToTalk | ListenMode::Toggle => {
                 let heard = !speech.is_empty() || self.endpointer.in_speech();
                 self.push_to_talk_audio(block, heard, &mut events);
             }
@@ -247,7 +296,7 @@ impl Listener {
 
     /// Push-to-talk: the key went down.
     pub fn press(&mut self) -> Vec<ListenEvent> {
-        if self.lost || self.config.mode != ListenMode::PushToTalk {
+        if self.lost || self.config.mode.is_hands_free() {
             return Vec::new();
         }
         if !matches!(self.ptt, PushToTalk::Idle) {
@@ -324,7 +373,7 @@ impl Listener {
                     self.hands_free(event, &mut events);
                 }
             }
-            ListenMode::PushToTalk => {
+            ListenMode::PushToTalk | ListenMode::Toggle => {
                 if let PushToTalk::Held {
                     start,
                     heard_speech,

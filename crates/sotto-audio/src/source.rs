@@ -180,9 +180,63 @@ impl Drop for WavSource {
     }
 }
 
+/// The sending end of [`deferred_input`]: attach the source once the listener is ready.
+pub struct DeferredInput {
+    tx: mpsc::SyncSender<CaptureEvent>,
+}
+
+/// A capture channel whose source is attached later, so the assistant can be started on
+/// the receiver before the source plays. A real-time source (a [`WavSource`], like a
+/// microphone) drops blocks nobody takes, so one started while the engines load would lose
+/// the start of what it says.
+pub fn deferred_input() -> (DeferredInput, Receiver<CaptureEvent>) {
+    let (tx, rx) = mpsc::sync_channel(QUEUE_BLOCKS);
+    (DeferredInput { tx }, rx)
+}
+
+impl DeferredInput {
+    /// Forwards every event of `source` (on a thread of its own) until either end closes.
+    pub fn attach(self, source: Receiver<CaptureEvent>) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("sotto-input-relay".into())
+            .spawn(move || {
+                for event in source {
+                    if self.tx.send(event).is_err() {
+                        return;
+                    }
+                }
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deferred_input_delivers_everything_of_a_source_attached_later() {
+        let (input, rx) = deferred_input();
+        let audio = AudioBuffer {
+            samples: vec![0.25; 16_000],
+            channels: 1,
+            sample_rate: 16_000,
+        };
+        let config = WavSourceConfig {
+            pace: Pace::AsFastAsPossible,
+            ..WavSourceConfig::default()
+        };
+        let (_source, blocks) = WavSource::from_buffer(audio, "test".into(), config);
+        let relay = input.attach(blocks).expect("relay thread");
+        let samples: usize = rx
+            .iter()
+            .map(|e| match e {
+                CaptureEvent::Audio(b) => b.samples.len(),
+                CaptureEvent::Lost(_) => 0,
+            })
+            .sum();
+        assert_eq!(samples, 16_000, "every block, then the channel closes");
+        relay.join().expect("relay ends");
+    }
 
     fn tone(ms: u32, rate: u32, channels: u16) -> AudioBuffer {
         let frames = (ms * rate / 1000) as usize;

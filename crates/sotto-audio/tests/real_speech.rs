@@ -2,6 +2,10 @@
 //! with true silence around it, so the truth is exact) and jfk.wav (from the models
 //! folder, installed as `sample-jfk` by `cargo xtask test`).
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use sotto_audio::analysis::{speech_span_ms, white_noise};

@@ -13,9 +13,6 @@ use sotto_models::ModelStore;
 
 use crate::quantile;
 
-/// The local models measured: the defaults.
-const MODELS: [&str; 2] = ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"];
-
 /// Short questions of the kind a voice assistant gets.
 const QUESTIONS: [&str; 6] = [
     "What is the capital of France?",
@@ -133,7 +130,15 @@ async fn measure() -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut models = Vec::new();
     let mut turns = Vec::new();
-    for id in MODELS {
+    // Every language model installed by default, the one used first.
+    let ids: Vec<String> = store
+        .manifest()
+        .defaults()
+        .filter(|m| m.kind == sotto_models::ModelKind::Llm)
+        .map(|m| m.id.clone())
+        .collect();
+    for id in &ids {
+        let id = id.as_str();
         // Worker start: spawn to `ready` (model load included; the file is in the page
         // cache after the first run, as it is on a user's second start).
         let mut starts = Vec::new();

@@ -74,6 +74,7 @@ fn speak(text: &str) -> anyhow::Result<Vec<f32>> {
 /// Runs the STT benchmark and prints its table.
 pub fn run() -> anyhow::Result<()> {
     let store = ModelStore::open_default()?;
+    let model = sotto_models::default_model(sotto_models::ModelKind::Stt);
     let clips: Vec<(&str, Vec<f32>)> = UTTERANCES
         .iter()
         .map(|t| speak(t).map(|a| (*t, a)))
@@ -106,7 +107,7 @@ pub fn run() -> anyhow::Result<()> {
                 threads,
                 audio_ctx,
             };
-            let stt = WhisperStt::load(&store, "whisper-tiny.en", config)?;
+            let stt = WhisperStt::load(&store, &model, config)?;
             let started = Instant::now();
             let transcript = stt.transcribe(audio, &CancelFlag::default())?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -135,7 +136,7 @@ pub fn run() -> anyhow::Result<()> {
             wer: errors / words,
         });
     }
-    println!("\n### Speech to text: whisper-tiny.en, {threads} threads, greedy\n");
+    println!("\n### Speech to text: {model}, {threads} threads, greedy\n");
     println!(
         "| setting | clips | mean clip | end of speech -> final transcript p50 | p95 | RTF | WER |"
     );

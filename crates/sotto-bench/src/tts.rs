@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 use sotto_models::ModelStore;
-use sotto_tts::piper::DEFAULT_PIPER_VOICE;
 use sotto_tts::split::{SentenceSplitter, SplitConfig};
 use sotto_tts::CancellationToken;
 
@@ -25,7 +24,13 @@ const ANSWERS: [&str; 8] = [
     "The nearest planet to the sun is Mercury. It has no moons at all.",
 ];
 
-const VOICES: [&str; 2] = [DEFAULT_PIPER_VOICE, "kokoro-82m-int8/af_heart"];
+/// The voices measured: the default voice and Kokoro's default speaker.
+fn voices() -> [String; 2] {
+    [
+        sotto_models::default_model(sotto_models::ModelKind::Tts),
+        "kokoro-82m-int8/af_heart".into(),
+    ]
+}
 
 #[derive(Serialize)]
 struct Row {
@@ -47,7 +52,8 @@ pub fn run() -> anyhow::Result<()> {
     let store = ModelStore::open_default()?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
-    for id in VOICES {
+    for id in voices() {
+        let id = id.as_str();
         let loading = Instant::now();
         let mut voice = sotto_tts::load_voice(
             &store,
@@ -132,7 +138,7 @@ fn reference(store: &ModelStore) -> anyhow::Result<Option<Row>> {
     let Some(python) = python else {
         return Ok(None);
     };
-    let model = store.require(DEFAULT_PIPER_VOICE)?;
+    let model = store.require(&sotto_models::default_model(sotto_models::ModelKind::Tts))?;
     let script = std::env::temp_dir().join("sotto_piper_tts_reference.py");
     std::fs::write(&script, include_str!("../scripts/piper_tts_reference.py"))?;
     let mut texts = vec!["Warming up."];

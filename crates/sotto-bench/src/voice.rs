@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sotto_audio::{AudioBuffer, ListenMode, Pace, Player, WavSource, WavSourceConfig};
-use sotto_core::assemble::{assemble, EngineChoice};
-use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome, TurnSettings};
+use sotto_core::assemble::{self, Launch};
+use sotto_core::settings::Settings;
+use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome};
+use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use tokio::sync::broadcast;
 
@@ -115,12 +117,28 @@ async fn session(
     store: &ModelStore,
     mode: ListenMode,
     audio: AudioBuffer,
-    choice: &EngineChoice,
+    intents: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Session> {
     let out = std::env::temp_dir().join("sotto-bench-reply.wav");
     let player = Arc::new(Player::wav(&out, 24_000, Pace::RealTime)?);
-    let (engines, listener) = assemble(store, choice, mode, Arc::clone(&player)).await?;
-    let (source, blocks) = WavSource::from_buffer(
+    // The questions play once the engines are loaded.
+    let (input, blocks) = sotto_audio::deferred_input();
+    // The user's defaults, with repeatable, short answers.
+    let settings = Settings {
+        mode,
+        temperature: 0.0,
+        max_tokens: 48,
+        ..Settings::default()
+    };
+    let launch = Launch {
+        player: Arc::clone(&player),
+        input: blocks,
+        intents,
+        memory: None,
+        keys: KeyStore::default(),
+    };
+    let started = assemble::start(store, &settings, launch).await?;
+    let (source, question_blocks) = WavSource::from_buffer(
         audio,
         "questions".into(),
         WavSourceConfig {
@@ -128,19 +146,10 @@ async fn session(
             ..WavSourceConfig::default()
         },
     );
-    let settings = TurnSettings {
-        mode,
-        sampling: sotto_llm::Sampling {
-            temperature: 0.0,
-            max_tokens: 48,
-            ..sotto_llm::Sampling::default()
-        },
-        ..TurnSettings::default()
-    };
-    let (assistant, events) = Assistant::start(engines, settings, blocks, listener)?;
+    input.attach(question_blocks)?;
     Ok(Session {
-        assistant,
-        events,
+        assistant: started.assistant,
+        events: started.events,
         player,
         _source: source,
     })
@@ -229,13 +238,7 @@ async fn barge_in(
     count: usize,
 ) -> anyhow::Result<Vec<f64>> {
     let (audio, spans) = programme(&questions[..count]);
-    let mut session = session(
-        store,
-        ListenMode::PushToTalk,
-        audio,
-        &EngineChoice::default(),
-    )
-    .await?;
+    let mut session = session(store, ListenMode::PushToTalk, audio, None).await?;
     let started = tokio::time::Instant::now();
     let mut silences = Vec::new();
     let mut next = 0;
@@ -325,7 +328,7 @@ async fn measure() -> anyhow::Result<()> {
         ("hands-free", ListenMode::HandsFree),
     ] {
         let (audio, spans) = programme(&questions);
-        let mut s = session(&store, mode, audio, &EngineChoice::default()).await?;
+        let mut s = session(&store, mode, audio, None).await?;
         let timings = turns(&mut s, mode, &spans, &mut worker_peak).await;
         eprintln!("bench: {name}: {} answered turns", timings.len());
         rows.push(row(name, &timings));
@@ -340,13 +343,10 @@ async fn measure() -> anyhow::Result<()> {
     // Instant answers: the default intents, in a scratch intents file.
     let intents_dir = std::env::temp_dir().join("sotto-bench-intents");
     let _ = std::fs::remove_dir_all(&intents_dir);
-    let choice = EngineChoice {
-        intents: Some(intents_dir.join("intents.toml")),
-        ..EngineChoice::default()
-    };
+    let intents = Some(intents_dir.join("intents.toml"));
     let instant_questions = spoken(&store, &INSTANT_QUESTIONS)?;
     let (audio, spans) = programme(&instant_questions);
-    let mut s = session(&store, ListenMode::PushToTalk, audio, &choice).await?;
+    let mut s = session(&store, ListenMode::PushToTalk, audio, intents).await?;
     let instant = turns(&mut s, ListenMode::PushToTalk, &spans, &mut worker_peak).await;
     let instant_after_transcript: Vec<f64> = instant
         .iter()

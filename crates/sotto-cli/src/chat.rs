@@ -15,9 +15,6 @@ use sotto_llm::providers::{self, CloudSetup, KeySource};
 use sotto_llm::{CancellationToken, ChatRequest, Chunk, Llm, Message, Role, Sampling};
 use sotto_models::ModelStore;
 
-/// The local model `sotto chat` uses unless told otherwise.
-pub const DEFAULT_LOCAL_MODEL: &str = "smollm2-135m-instruct";
-
 /// `sotto chat` options.
 #[derive(Args)]
 pub struct ChatArgs {
@@ -64,7 +61,8 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn local_llm(model: Option<&str>, threads: Option<usize>) -> anyhow::Result<LocalLlm> {
-    let model = model.unwrap_or(DEFAULT_LOCAL_MODEL);
+    let default = sotto_models::default_model(sotto_models::ModelKind::Llm);
+    let model = model.unwrap_or(&default);
     let path = if model.ends_with(".gguf") {
         PathBuf::from(model)
     } else {

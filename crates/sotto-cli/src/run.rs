@@ -12,21 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use sotto_audio::{AudioBuffer, ListenMode, Pace, Player};
-use sotto_core::assemble::{assemble, EngineChoice};
-use sotto_core::{Assistant, Command, Event, Memory, TurnOutcome, TurnSettings};
+use sotto_core::assemble::{self, Launch};
+use sotto_core::settings::Settings;
+use sotto_core::{Command, Event, Memory, TurnOutcome};
+use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
-
-/// How turns are opened and closed.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Mode {
-    /// The key goes down when a question starts and up when it ends.
-    Ptt,
-    /// Voice activity detection finds the questions.
-    Handsfree,
-}
 
 /// Options shared by `run` and `converse`.
 #[derive(Args)]
@@ -37,15 +30,17 @@ pub struct TurnArgs {
     /// Write every event here, one JSON object per line (default: stdout).
     #[arg(long)]
     events: Option<PathBuf>,
-    /// Push-to-talk or hands-free.
-    #[arg(long, value_enum, default_value = "ptt")]
-    mode: Mode,
-    /// The local language model.
-    #[arg(long, default_value = "smollm2-135m-instruct")]
-    llm: String,
-    /// The voice.
-    #[arg(long, default_value = sotto_tts::piper::DEFAULT_PIPER_VOICE)]
-    voice: String,
+    /// How questions are opened and closed: `ptt` (the key goes down when a question
+    /// starts and up when it ends; `push_to_talk` and `toggle` mean the same here) or
+    /// `handsfree` (voice activity detection finds the questions).
+    #[arg(long, default_value = "ptt")]
+    mode: ListenMode,
+    /// The local language model (default: the manifest's default language model).
+    #[arg(long)]
+    llm: Option<String>,
+    /// The voice (default: the manifest's default voice).
+    #[arg(long)]
+    voice: Option<String>,
     /// Keep the conversation in the history database in this folder (the app's is
     /// `~/.local/share/sotto/history`); by default a headless run keeps nothing.
     #[arg(long)]
@@ -133,30 +128,30 @@ async fn converse_turns(
     args: TurnArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = ModelStore::open_default()?;
-    let mode = match args.mode {
-        Mode::Ptt => ListenMode::PushToTalk,
-        Mode::Handsfree => ListenMode::HandsFree,
-    };
+    let mode = args.mode;
     let player = Arc::new(match &args.out {
         Some(path) => Player::wav(path, 24_000, Pace::RealTime)?,
         None => Player::speaker(None).context("use --out REPLY.wav to run without speakers")?,
     });
-    let choice = EngineChoice {
-        llm_model: args.llm.clone(),
-        voice: args.voice.clone(),
-        intents: sotto_core::assemble::default_intents_path(),
-        ..EngineChoice::default()
+    let defaults = Settings::default();
+    let settings = Settings {
+        mode,
+        llm_model: args.llm.clone().unwrap_or(defaults.llm_model.clone()),
+        voice: args.voice.clone().unwrap_or(defaults.voice.clone()),
+        ..defaults
     };
-    let (mut engines, listener) = assemble(&store, &choice, mode, Arc::clone(&player)).await?;
-    engines.memory = memory(&args)?;
     let (mic_tx, mic_rx) = mpsc::sync_channel(256);
     let (say_tx, say_rx) = mpsc::channel();
     let mic = sotto_audio::spawn_virtual_microphone(say_rx, mic_tx)?;
-    let settings = TurnSettings {
-        mode,
-        ..TurnSettings::default()
+    let launch = Launch {
+        player: Arc::clone(&player),
+        input: mic_rx,
+        intents: assemble::default_intents_path(),
+        memory: memory(&args)?,
+        keys: KeyStore::default(),
     };
-    let (assistant, mut events) = Assistant::start(engines, settings, mic_rx, listener)?;
+    let started = assemble::start(&store, &settings, launch).await?;
+    let (assistant, mut events) = (started.assistant, started.events);
     let mut out: Box<dyn Write + Send> = match &args.events {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -168,14 +163,14 @@ async fn converse_turns(
     let mut outcomes = Vec::new();
     for question in questions {
         let length = Duration::from_millis(duration_ms(&question));
-        if mode == ListenMode::PushToTalk {
+        if !mode.is_hands_free() {
             assistant.send(Command::StartListening);
         }
         let asked = tokio::time::Instant::now();
         say_tx
             .send(question)
             .context("the virtual microphone stopped")?;
-        let mut released = mode == ListenMode::HandsFree;
+        let mut released = mode.is_hands_free();
         let mut interrupt = interrupt_at.map(|ms| asked + Duration::from_millis(ms));
         let outcome = loop {
             let release = (!released).then_some(asked + length);
@@ -192,9 +187,14 @@ async fn converse_turns(
                     // Line by line, so the file can be followed while the turn runs.
                     writeln!(out, "{}", serde_json::to_string(&event)?)?;
                     out.flush()?;
+                    if let Event::TurnFinished { outcome, user_text, heard_text, timings, .. } = &event {
+                        if *outcome != TurnOutcome::NoSpeech {
+                            eprintln!("{}", summary(*outcome, user_text, heard_text, timings));
+                        }
+                    }
                     match event {
                         Event::TurnFinished { outcome: TurnOutcome::NoSpeech, .. }
-                            if released && mode == ListenMode::PushToTalk =>
+                            if released && !mode.is_hands_free() =>
                         {
                             break TurnOutcome::NoSpeech;
                         }
@@ -241,4 +241,49 @@ async fn converse_turns(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One finished turn for a person: what was heard, what was answered, how fast.
+fn summary(
+    outcome: TurnOutcome,
+    user_text: &str,
+    heard_text: &str,
+    timings: &sotto_core::Timings,
+) -> String {
+    let v2v = timings.v2v_ms.map_or_else(
+        || "no spoken answer".to_string(),
+        |ms| format!("{ms:.0} ms"),
+    );
+    let how = match outcome {
+        TurnOutcome::Answered => String::new(),
+        other => format!(" ({})", format!("{other:?}").to_lowercase()),
+    };
+    format!("heard:  {user_text:?}\nanswer: {heard_text:?}{how}\nvoice to voice: {v2v}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_turn_summary_says_what_was_heard_answered_and_how_fast() {
+        let timings = sotto_core::Timings {
+            v2v_ms: Some(812.4),
+            ..sotto_core::Timings::default()
+        };
+        assert_eq!(
+            summary(TurnOutcome::Answered, "What is the capital of France?", "Paris.", &timings),
+            "heard:  \"What is the capital of France?\"\nanswer: \"Paris.\"\nvoice to voice: 812 ms"
+        );
+        let cut = summary(
+            TurnOutcome::Interrupted,
+            "Tell me a story",
+            "Once",
+            &Default::default(),
+        );
+        assert!(
+            cut.ends_with("(interrupted)\nvoice to voice: no spoken answer"),
+            "{cut}"
+        );
+    }
 }

@@ -10,7 +10,6 @@ use clap::Args;
 use sotto_audio::{Pace, Player};
 use sotto_models::ModelStore;
 use sotto_tts::cache::TtsCache;
-use sotto_tts::piper::DEFAULT_PIPER_VOICE;
 use sotto_tts::split::{SentenceSplitter, SplitConfig};
 use sotto_tts::CancellationToken;
 
@@ -20,9 +19,9 @@ pub struct SayArgs {
     /// What to say (markdown and emoji are fine: they are not read aloud).
     text: String,
     /// The voice: a Piper model id, or `kokoro-82m-int8/SPEAKER` (af_heart, am_michael,
-    /// bf_emma, ... 54 in all).
-    #[arg(long, default_value = DEFAULT_PIPER_VOICE)]
-    voice: String,
+    /// bf_emma, ... 54 in all). Default: the manifest's default voice.
+    #[arg(long)]
+    voice: Option<String>,
     /// Speaking rate: 1.0 normal, 1.5 faster, 0.8 slower.
     #[arg(long, default_value_t = 1.0)]
     speed: f32,
@@ -49,7 +48,11 @@ pub fn run(args: SayArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!pieces.is_empty(), "nothing in that text can be spoken");
     let store = ModelStore::open_default()?;
     let loading = Instant::now();
-    let mut voice = sotto_tts::load_voice(&store, &args.voice, args.threads)?;
+    let voice_id = args
+        .voice
+        .clone()
+        .unwrap_or_else(|| sotto_models::default_model(sotto_models::ModelKind::Tts));
+    let mut voice = sotto_tts::load_voice(&store, &voice_id, args.threads)?;
     let load_ms = loading.elapsed().as_millis();
     let player = match &args.out {
         Some(path) => Player::wav(path, voice.sample_rate(), Pace::AsFastAsPossible)?,
@@ -125,7 +128,7 @@ pub fn run(args: SayArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!(
         "[{}: {} piece(s){}, voice loaded in {load_ms} ms, first audio after {} ms, {:.0} ms of speech made in {synth_ms:.0} ms (RTF {:.3}) -> {name}]",
-        args.voice,
+        voice_id,
         pieces.len(),
         if cached > 0 { format!(" ({cached} from the cache)") } else { String::new() },
         first_audio.map_or(0, |d| d.as_millis()),

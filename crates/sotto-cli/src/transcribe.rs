@@ -18,9 +18,9 @@ pub struct TranscribeArgs {
     /// Print JSON: text, segments and timings.
     #[arg(long)]
     json: bool,
-    /// The STT model id.
-    #[arg(long, default_value = "whisper-tiny.en")]
-    model: String,
+    /// The STT model id (default: the manifest's default speech-to-text model).
+    #[arg(long)]
+    model: Option<String>,
     /// Spoken language ("en"), or "auto" for multilingual models.
     #[arg(long, default_value = "en")]
     language: String,
@@ -59,7 +59,11 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         config.threads = threads;
     }
     let started = Instant::now();
-    let stt = WhisperStt::load(&store, &args.model, config)?;
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| sotto_models::default_model(sotto_models::ModelKind::Stt));
+    let stt = WhisperStt::load(&store, &model, config)?;
     let load_model = started.elapsed().as_millis() as u64;
 
     let started = Instant::now();

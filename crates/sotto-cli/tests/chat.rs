@@ -1,6 +1,10 @@
 //! `sotto chat` as a person runs it: the real binary, the real local model, and an
 //! OpenAI-compatible server on this machine (as Ollama or LM Studio would be).
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};

@@ -2,6 +2,10 @@
 //! event a JSON object with a `type`, the answers in one WAV file; and history that a
 //! crash in the middle of a turn does not lose.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,6 +1,10 @@
 //! `sotto say` then `sotto transcribe`: the sentence comes back; a second `say` of the
 //! same text comes from the speech cache; bad input gets a clear message.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Output};
 
 fn sotto(args: &[&str], cache: &std::path::Path) -> Output {

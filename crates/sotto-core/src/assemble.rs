@@ -1,25 +1,30 @@
-//! Wiring once: the engines a voice turn needs, built from the user's choices. The CLI
-//! and the desktop app both call [`assemble`]; neither wires engines itself.
+//! Wiring once: the one path from the user's [`Settings`] to a running assistant
+//! ([`start`]), used by the desktop app, the CLI and the benchmarks; none of them wires
+//! engines itself. Default model ids come from the manifest's `default` flags only.
 
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
 use sotto_audio::{
-    Endpointer, EndpointerConfig, ListenMode, Listener, ListenerConfig, Player, VadKind,
+    CaptureEvent, Endpointer, EndpointerConfig, ListenMode, Listener, ListenerConfig, Player,
+    VadKind,
 };
 use sotto_llm::http::OfflineSwitch;
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
 use sotto_llm::providers::{self, CloudSetup};
 use sotto_llm::Llm;
-use sotto_models::ModelStore;
+use sotto_models::{default_model, ModelKind, ModelStore};
 use sotto_stt::{SttConfig, WhisperStt};
 
 use sotto_tts::cache::TtsCache;
 
 use crate::embed::Embedder;
-use crate::event::ErrorKind;
+use crate::event::{ErrorKind, Event};
 use crate::intents::{InstantAnswers, Intents, IntentsError};
-use crate::Engines;
+use crate::settings::Settings;
+use crate::{Assistant, Engines, Memory, TurnSettings};
 
 /// Which models to use.
 #[derive(Debug, Clone)]
@@ -69,15 +74,123 @@ pub fn default_intents_path() -> Option<std::path::PathBuf> {
 impl Default for EngineChoice {
     fn default() -> Self {
         EngineChoice {
-            stt_model: "whisper-tiny.en".into(),
-            llm_model: "smollm2-135m-instruct".into(),
-            voice: sotto_tts::piper::DEFAULT_PIPER_VOICE.into(),
+            stt_model: default_model(ModelKind::Stt),
+            llm_model: default_model(ModelKind::Llm),
+            voice: default_model(ModelKind::Tts),
             vad: VadKind::Silero,
             threads: None,
             intents: None,
             speed: 1.0,
             vad_threshold: EndpointerConfig::default().threshold,
             cloud: None,
+        }
+    }
+}
+
+impl EngineChoice {
+    /// The engines `settings` ask for; `intents` is the instant-answers file (`None`:
+    /// off), `keys` where a cloud provider's key is looked up.
+    pub fn from_settings(
+        settings: &Settings,
+        intents: Option<PathBuf>,
+        keys: KeyStore,
+    ) -> EngineChoice {
+        EngineChoice {
+            stt_model: settings.stt_model.clone(),
+            llm_model: settings.llm_model.clone(),
+            voice: settings.voice.clone(),
+            intents,
+            speed: settings.speed,
+            vad_threshold: settings.vad_threshold(),
+            cloud: CloudChoice::from_settings(settings, keys),
+            ..EngineChoice::default()
+        }
+    }
+}
+
+impl CloudChoice {
+    /// The cloud provider `settings` ask for; `None` when the local model answers alone or
+    /// the user is offline.
+    pub fn from_settings(settings: &Settings, keys: KeyStore) -> Option<CloudChoice> {
+        if settings.offline || settings.provider == providers::LOCAL {
+            return None;
+        }
+        Some(CloudChoice {
+            provider: settings.provider.clone(),
+            model: settings.cloud_model.clone(),
+            base_url: settings.cloud_base_url.clone(),
+            fallback_to_local: settings.fallback_to_local,
+            keys,
+            offline: OfflineSwitch::default(),
+        })
+    }
+}
+
+/// What starting the assistant needs besides the settings.
+pub struct Launch {
+    /// Where answers are played (speakers or a WAV file).
+    pub player: Arc<Player>,
+    /// Where the voice comes from (a microphone's or a WAV source's events).
+    pub input: std_mpsc::Receiver<CaptureEvent>,
+    /// The instant-answers file (created with the defaults if absent); `None`: off.
+    pub intents: Option<PathBuf>,
+    /// Where turns are remembered; `None`: nowhere.
+    pub memory: Option<Memory>,
+    /// Where a cloud provider's API key is looked up.
+    pub keys: KeyStore,
+}
+
+/// A running assistant made by [`start`].
+pub struct Started {
+    /// The assistant.
+    pub assistant: Assistant,
+    /// Every event from the first.
+    pub events: tokio::sync::broadcast::Receiver<Event>,
+    /// Who answers, for a person ("local", "OpenAI", ...).
+    pub answers: String,
+}
+
+/// Builds every engine `settings` ask for and starts the assistant: the one function
+/// from settings to a running assistant. The local model's worker is started here, so the
+/// first question does not wait for it to load.
+pub async fn start(
+    store: &ModelStore,
+    settings: &Settings,
+    launch: Launch,
+) -> Result<Started, AssembleError> {
+    let choice = EngineChoice::from_settings(settings, launch.intents, launch.keys);
+    let (mut engines, listener) = assemble(store, &choice, settings.mode, launch.player).await?;
+    engines.memory = launch.memory;
+    let answers = engines.llm.name().to_string();
+    let (assistant, events) =
+        Assistant::start(engines, settings.turn_settings(), launch.input, listener).map_err(
+            |e| AssembleError {
+                kind: ErrorKind::Microphone,
+                message: e.to_string(),
+            },
+        )?;
+    Ok(Started {
+        assistant,
+        events,
+        answers,
+    })
+}
+
+impl Settings {
+    /// How the voice turn runs with these settings.
+    pub fn turn_settings(&self) -> TurnSettings {
+        let defaults = TurnSettings::default();
+        TurnSettings {
+            mode: self.mode,
+            system_prompt: self.persona.clone(),
+            sampling: sotto_llm::Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                max_tokens: self.max_tokens,
+                ..defaults.sampling
+            },
+            speed: self.speed,
+            ..defaults
         }
     }
 }
@@ -96,9 +209,9 @@ fn failed(kind: ErrorKind) -> impl Fn(String) -> AssembleError {
     move |message| AssembleError { kind, message }
 }
 
-/// Builds the engines and a listener for `mode`, playing on `player`. The local model's
-/// worker is started here, so the first question does not wait for it to load.
-pub async fn assemble(
+/// Builds the engines and a listener for `mode`, playing on `player` (what [`start`]
+/// does before starting the assistant).
+async fn assemble(
     store: &ModelStore,
     choice: &EngineChoice,
     mode: ListenMode,
@@ -130,7 +243,7 @@ pub async fn assemble(
         .map_err(|e| failed(ErrorKind::Voice)(e.to_string()))?;
     let instant = match &choice.intents {
         Some(path) => match instant_answers(store, path, voice.as_mut(), choice.speed) {
-            Ok(instant) => Some(instant),
+            Ok(instant) => Some(Box::new(instant) as Box<dyn crate::intents::InstantSource>),
             Err(e) => {
                 // The assistant works without them; the log says why they are off.
                 tracing::warn!("{e}");
@@ -166,7 +279,7 @@ pub async fn assemble(
             stt: Arc::new(stt),
             llm,
             voice,
-            player,
+            player: player as Arc<dyn crate::AudioOut>,
             instant,
             memory: None,
         },

@@ -190,6 +190,19 @@ impl Matcher {
     }
 }
 
+/// Answers some questions at once, from audio made ahead of time, without the language
+/// model.
+pub trait InstantSource: Send {
+    /// The answer and its audio, if `question` is one it knows.
+    fn answer(&mut self, question: &str) -> Option<(String, sotto_tts::AudioChunk)>;
+}
+
+impl InstantSource for InstantAnswers {
+    fn answer(&mut self, question: &str) -> Option<(String, sotto_tts::AudioChunk)> {
+        InstantAnswers::answer(self, question)
+    }
+}
+
 /// Instant answers ready to play: the matcher and each intent's answer, spoken ahead of
 /// time in the assistant's voice.
 pub struct InstantAnswers {

@@ -7,7 +7,11 @@
 //! - the **ears** ([`ears`]): the listener over a microphone or a WAV file;
 //! - the **recogniser** ([`stt_worker`]): partial and final transcripts;
 //! - the **language model**: a streamed [`sotto_llm::Llm`] answer;
-//! - the **mouth** ([`mouth`]): the sentence pieces spoken and queued on the player.
+//! - the **mouth** ([`mouth`]): the sentence pieces spoken and queued on the player
+//!   ([`AudioOut`]), which signals when it runs out of audio.
+//!
+//! Every engine is a trait object ([`Engines`]); the `fakes` module (feature `fakes`) has
+//! scripted ones for tests.
 //!
 //! A turn's [`Timings`] are stamped on one monotonic clock, so the UI chart, the logs and
 //! the benchmarks read the same numbers.
@@ -16,11 +20,14 @@ pub mod assemble;
 pub mod ears;
 pub mod embed;
 pub mod event;
-pub mod heard;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod intents;
 pub mod memory;
 pub mod mouth;
 mod orchestrator;
+pub mod output;
+pub mod played;
 pub mod settings;
 pub mod stt_worker;
 
@@ -28,29 +35,31 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sotto_audio::{CaptureEvent, Listener, Player};
+use sotto_audio::{CaptureEvent, Listener};
 use sotto_llm::Llm;
-use sotto_stt::WhisperStt;
+use sotto_stt::SpeechToText;
 use sotto_tts::Tts;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::JoinHandle;
 
 pub use event::{AssistantState, ErrorKind, Event, Timings, TurnOutcome};
 pub use memory::{Memory, TurnRecord};
 pub use orchestrator::{Command, TurnSettings};
+pub use output::AudioOut;
 
-/// The engines a voice turn uses.
+/// The engines a voice turn uses: trait objects, so tests can hand in fakes (the `fakes`
+/// module, with the `fakes` feature).
 pub struct Engines {
-    /// Speech to text.
-    pub stt: Arc<WhisperStt>,
+    /// Speech to text (whisper).
+    pub stt: Arc<dyn SpeechToText>,
     /// The language model (local, cloud, or a fallback pair).
     pub llm: Arc<dyn Llm>,
     /// The voice.
     pub voice: Box<dyn Tts>,
-    /// Where the answer is played.
-    pub player: Arc<Player>,
+    /// Where the answer is played, and its clock.
+    pub player: Arc<dyn AudioOut>,
     /// Instant answers, if enabled.
-    pub instant: Option<intents::InstantAnswers>,
+    pub instant: Option<Box<dyn intents::InstantSource>>,
     /// Where turns are remembered (`None`: nothing is kept after the assistant stops).
     pub memory: Option<memory::Memory>,
 }
@@ -81,16 +90,27 @@ impl Assistant {
         input: std_mpsc::Receiver<CaptureEvent>,
         listener: Listener,
     ) -> Result<(Assistant, broadcast::Receiver<Event>), CoreError> {
+        let (heard_tx, heard) = mpsc::unbounded_channel();
+        let (ears_tx, ears_rx) = std_mpsc::channel();
+        ears::spawn(input, listener, ears_rx, heard_tx)
+            .map_err(|e| CoreError::Thread("ears", e))?;
+        Assistant::with_ears(engines, settings, heard, ears_tx)
+    }
+
+    /// Starts the assistant on ears of the caller's: `heard` is what they hear, `ears`
+    /// takes the key presses (tests play the ears themselves).
+    pub(crate) fn with_ears(
+        engines: Engines,
+        settings: TurnSettings,
+        heard: mpsc::UnboundedReceiver<ears::Heard>,
+        ears: std_mpsc::Sender<ears::EarsControl>,
+    ) -> Result<(Assistant, broadcast::Receiver<Event>), CoreError> {
         let (events, first_receiver) = broadcast::channel(4096);
         let (commands_tx, commands) = mpsc::unbounded_channel();
-        let (heard_tx, heard) = mpsc::unbounded_channel();
         let (stt_tx, stt) = mpsc::unbounded_channel();
         let (llm_tx, llm) = mpsc::unbounded_channel();
         let (spoken_tx, spoken) = mpsc::unbounded_channel();
-        let (ears_tx, ears_rx) = std_mpsc::channel();
         let (mouth_tx, mouth_rx) = std_mpsc::channel();
-        ears::spawn(input, listener, ears_rx, heard_tx)
-            .map_err(|e| CoreError::Thread("ears", e))?;
         let stt_worker =
             stt_worker::SttWorker::spawn(engines.stt, settings.partial_interval_ms, stt_tx)
                 .map_err(|e| CoreError::Thread("speech recognition", e))?;
@@ -105,32 +125,27 @@ impl Assistant {
         )
         .map_err(|e| CoreError::Thread("voice", e))?;
         let origin = Instant::now();
-        let orchestrator = orchestrator::Orchestrator {
-            settings,
-            origin,
-            events: events.clone(),
-            ears: ears_tx,
+        let stages = orchestrator::Stages {
+            ears,
             stt: stt_worker,
             mouth: mouth_tx,
-            player: engines.player,
+            llm_tx,
+        };
+        let answering = orchestrator::AnswerEngines {
             llm: engines.llm,
+            player: engines.player,
             instant: engines.instant,
             memory: engines.memory,
-            llm_tx,
-            state: AssistantState::Idle,
-            state_turn: u64::MAX,
-            next_turn: 0,
-            turn: None,
-            history: Vec::new(),
-            source_ended: false,
-            last_sound: None,
         };
+        let orchestrator =
+            orchestrator::Orchestrator::new(settings, origin, events.clone(), stages, answering);
         let inputs = orchestrator::Inputs {
             commands,
             heard,
             stt,
             llm,
             spoken,
+            drained: Arc::new(Notify::new()),
         };
         let task = tokio::spawn(orchestrator.run(inputs));
         Ok((

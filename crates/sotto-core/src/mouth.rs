@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use sotto_audio::{AudioBuffer, Player};
+use sotto_audio::AudioBuffer;
 use sotto_tts::{CancellationToken, Tts, TtsError};
 use tokio::sync::mpsc::UnboundedSender;
+
+use crate::output::AudioOut;
 
 /// Work for the mouth.
 pub enum Say {
@@ -85,7 +87,7 @@ pub enum Spoken {
 /// also carries its audio.
 pub fn spawn(
     mut voice: Box<dyn Tts>,
-    player: Arc<Player>,
+    player: Arc<dyn AudioOut>,
     speed: f32,
     record: bool,
     jobs: Receiver<Say>,

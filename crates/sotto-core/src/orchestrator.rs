@@ -6,18 +6,19 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sotto_audio::{AudioBuffer, ListenMode, Player};
+use sotto_audio::{AudioBuffer, ListenMode};
 use sotto_llm::{ChatRequest, Chunk, Llm, LlmError, Message, Role, Sampling};
 use sotto_stt::Transcript;
 use sotto_tts::split::{SentenceSplitter, SplitConfig};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::ears::{EarsControl, Heard};
 use crate::event::{AssistantState, ErrorKind, Event, Timings, TurnOutcome};
-use crate::heard::heard_text;
 use crate::memory::{Memory, TurnAudio, TurnRecord};
 use crate::mouth::{Say, Spoken};
+use crate::output::AudioOut;
+use crate::played::played_text;
 use crate::stt_worker::{SttJob, SttReply, SttWorker};
 
 /// How the assistant converses.
@@ -80,55 +81,141 @@ pub enum Command {
 /// How long after the last sound the speaker may still be heard by the microphone.
 const ECHO_TAIL: Duration = Duration::from_millis(300);
 
-/// The answer side of a turn.
+/// The answer side of a turn: from the final transcript (or typed question) to the end of
+/// playback.
 pub(crate) struct Turn {
+    /// The turn's id (every event of the turn carries it).
     id: u64,
+    /// What the user asked.
     user_text: String,
+    /// Everything the model said, spoken or not.
     answer: String,
+    /// Cuts the streamed answer into pieces for the voice.
     splitter: SentenceSplitter,
+    /// Cancelled when the turn ends: stops the model and the voice.
     cancel: CancellationToken,
+    /// When each stage happened.
     timings: Timings,
+    /// Who answered ("local", "instant", a cloud provider).
     provider: Option<String>,
+    /// Each spoken piece's text and its output sample range, as queued on the player.
     pieces: Vec<(String, u64, u64)>,
+    /// Pieces handed to the voice.
     pieces_sent: usize,
+    /// The model finished (or failed), and the voice was told no more pieces follow.
     llm_done: bool,
+    /// The output sample where playback of the whole answer ends, once known.
     playback_end: Option<u64>,
+    /// Something failed: the turn ends as failed whatever else happens.
     failed: bool,
     /// Audio for the turn log (only while turn logs are on).
     audio: TurnAudio,
 }
 
-pub(crate) struct Orchestrator {
-    pub(crate) settings: TurnSettings,
-    pub(crate) origin: Instant,
-    pub(crate) events: broadcast::Sender<Event>,
+/// The stages around the orchestrator, as it talks to them.
+pub(crate) struct Stages {
+    /// Key presses and cancels for the listener.
     pub(crate) ears: std_mpsc::Sender<EarsControl>,
+    /// The recogniser.
     pub(crate) stt: SttWorker,
+    /// The voice.
     pub(crate) mouth: std_mpsc::Sender<Say>,
-    pub(crate) player: Arc<Player>,
-    pub(crate) llm: Arc<dyn Llm>,
-    pub(crate) instant: Option<crate::intents::InstantAnswers>,
-    pub(crate) memory: Option<Memory>,
+    /// Where the language model's chunks are sent back to the orchestrator (one task per
+    /// answer feeds it).
     pub(crate) llm_tx: mpsc::UnboundedSender<(u64, Option<Result<Chunk, LlmError>>)>,
-    pub(crate) state: AssistantState,
-    pub(crate) state_turn: u64,
-    pub(crate) next_turn: u64,
-    pub(crate) turn: Option<Turn>,
-    pub(crate) history: Vec<Message>,
-    pub(crate) source_ended: bool,
-    pub(crate) last_sound: Option<Instant>,
+}
+
+/// What the orchestrator answers with.
+pub(crate) struct AnswerEngines {
+    /// The language model.
+    pub(crate) llm: Arc<dyn Llm>,
+    /// Where answers are played.
+    pub(crate) player: Arc<dyn AudioOut>,
+    /// Instant answers, if enabled.
+    pub(crate) instant: Option<Box<dyn crate::intents::InstantSource>>,
+    /// Where finished turns are kept.
+    pub(crate) memory: Option<Memory>,
+}
+
+/// The one task that owns the turn state machine.
+pub(crate) struct Orchestrator {
+    /// How the assistant converses.
+    settings: TurnSettings,
+    /// Time zero of every event's `at_ms` and every [`Timings`] field.
+    origin: Instant,
+    /// Where events go (the window, the CLI, the logs).
+    events: broadcast::Sender<Event>,
+    /// The stages it drives.
+    stages: Stages,
+    /// Where answers are played.
+    player: Arc<dyn AudioOut>,
+    /// The language model.
+    llm: Arc<dyn Llm>,
+    /// Answers made ahead of time for common questions, if enabled.
+    instant: Option<Box<dyn crate::intents::InstantSource>>,
+    /// Where finished turns are kept (`None`: nowhere).
+    memory: Option<Memory>,
+    /// The state the user sees.
+    state: AssistantState,
+    /// The turn the current state belongs to.
+    state_turn: u64,
+    /// The id the next turn gets: the utterance being listened to, if any, becomes it.
+    upcoming: u64,
+    /// The turn being answered, if any.
+    turn: Option<Turn>,
+    /// The conversation so far as the model sees it: each question and what the user
+    /// heard of its answer.
+    context: Vec<Message>,
+    /// The audio source ended: stop once the last turn is over.
+    source_ended: bool,
+    /// When the player last had sound to play (for the echo guard).
+    last_sound: Option<tokio::time::Instant>,
 }
 
 /// The channels the orchestrator listens on.
 pub(crate) struct Inputs {
+    /// Commands from the UI or the CLI.
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    /// What the ears heard.
     pub(crate) heard: mpsc::UnboundedReceiver<Heard>,
+    /// Transcripts.
     pub(crate) stt: mpsc::UnboundedReceiver<SttReply>,
+    /// The model's chunks, by turn.
     pub(crate) llm: mpsc::UnboundedReceiver<(u64, Option<Result<Chunk, LlmError>>)>,
+    /// What the mouth queued.
     pub(crate) spoken: mpsc::UnboundedReceiver<Spoken>,
+    /// Notified each time the player runs out of audio.
+    pub(crate) drained: Arc<Notify>,
 }
 
 impl Orchestrator {
+    /// An orchestrator at rest, before its first turn.
+    pub(crate) fn new(
+        settings: TurnSettings,
+        origin: Instant,
+        events: broadcast::Sender<Event>,
+        stages: Stages,
+        engines: AnswerEngines,
+    ) -> Orchestrator {
+        Orchestrator {
+            settings,
+            origin,
+            events,
+            stages,
+            player: engines.player,
+            llm: engines.llm,
+            instant: engines.instant,
+            memory: engines.memory,
+            state: AssistantState::Idle,
+            state_turn: 0,
+            upcoming: 1,
+            turn: None,
+            context: Vec::new(),
+            source_ended: false,
+            last_sound: None,
+        }
+    }
+
     fn ms(&self, at: Instant) -> f64 {
         at.saturating_duration_since(self.origin).as_secs_f64() * 1000.0
     }
@@ -158,6 +245,11 @@ impl Orchestrator {
         });
     }
 
+    /// Listening for the next turn.
+    fn listen(&mut self) {
+        self.set_state(AssistantState::Listening, self.upcoming);
+    }
+
     fn error(&self, turn_id: Option<u64>, kind: ErrorKind, message: String) {
         tracing::warn!("{message}");
         self.emit(Event::ErrorOccurred {
@@ -167,11 +259,13 @@ impl Orchestrator {
         });
     }
 
-    /// The state between turns.
-    fn resting_state(&self) -> AssistantState {
-        match self.settings.mode {
-            ListenMode::HandsFree if !self.source_ended => AssistantState::Listening,
-            _ => AssistantState::Idle,
+    /// Goes to the state between turns: listening (hands-free, while there is audio) or
+    /// idle; `last` is the turn that just ended.
+    fn rest(&mut self, last: u64) {
+        if self.settings.mode.is_hands_free() && !self.source_ended {
+            self.listen();
+        } else {
+            self.set_state(AssistantState::Idle, last);
         }
     }
 
@@ -192,24 +286,26 @@ impl Orchestrator {
         // The local model reads the persona now, so the first question reuses it from the
         // KV cache as every later one does.
         self.llm.warm_up(vec![self.persona()]);
-        let state = self.resting_state();
-        self.set_state(state, 0);
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.player.signal_drained(Arc::clone(&inputs.drained));
+        self.rest(0);
         loop {
             if self.source_ended && !self.answering() {
                 break;
             }
+            // Biased: the engines' reports first, so a command acts on the latest state
+            // (an interrupt knows every piece already queued); commands before what the
+            // ears heard, as a key press comes before the speech it opens.
             tokio::select! {
+                biased;
+                Some(spoken) = inputs.spoken.recv() => self.on_spoken(spoken),
+                () = inputs.drained.notified() => self.on_drained(),
+                Some((turn, chunk)) = inputs.llm.recv() => self.on_llm(turn, chunk),
+                Some(reply) = inputs.stt.recv() => self.on_stt(reply),
                 command = inputs.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(command) => self.on_command(command),
                 },
                 Some(heard) = inputs.heard.recv() => self.on_heard(heard),
-                Some(reply) = inputs.stt.recv() => self.on_stt(reply),
-                Some((turn, chunk)) = inputs.llm.recv() => self.on_llm(turn, chunk),
-                Some(spoken) = inputs.spoken.recv() => self.on_spoken(spoken),
-                _ = tick.tick() => self.on_tick(),
             }
         }
         if self.answering() {
@@ -223,27 +319,31 @@ impl Orchestrator {
                 if self.answering() {
                     self.interrupt();
                 }
-                let _ = self.ears.send(EarsControl::Press);
-                self.set_state(AssistantState::Listening, self.next_turn + 1);
+                let _ = self.stages.ears.send(EarsControl::Press);
+                self.listen();
             }
             Command::StopListening => {
-                let _ = self.ears.send(EarsControl::Release);
+                let _ = self.stages.ears.send(EarsControl::Release);
             }
             Command::Interrupt => {
                 if self.answering() {
                     self.interrupt();
-                    if self.settings.mode == ListenMode::PushToTalk {
+                    if !self.settings.mode.is_hands_free() {
                         // Interrupting is asking to speak: listen until the key (or the
                         // button) says stop.
-                        let _ = self.ears.send(EarsControl::Press);
+                        let _ = self.stages.ears.send(EarsControl::Press);
                     }
-                    self.set_state(AssistantState::Listening, self.next_turn + 1);
+                    self.listen();
                 }
             }
             Command::SendText(text) => {
                 if self.answering() {
                     self.interrupt();
                 }
+                // The typed question replaces whatever was being said: an open utterance
+                // must not come back later as a question of its own.
+                let _ = self.stages.ears.send(EarsControl::Cancel);
+                self.stages.stt.send(SttJob::Reset);
                 let id = self.new_turn();
                 self.emit(Event::TranscriptFinal {
                     turn_id: id,
@@ -255,9 +355,11 @@ impl Orchestrator {
         }
     }
 
+    /// Starts turn [`Orchestrator::upcoming`]; the one after it is listened for next.
     fn new_turn(&mut self) -> u64 {
-        self.next_turn += 1;
-        self.next_turn
+        let id = self.upcoming;
+        self.upcoming += 1;
+        id
     }
 
     fn on_heard(&mut self, heard: Heard) {
@@ -268,15 +370,15 @@ impl Orchestrator {
                         || self.last_sound.is_some_and(|t| t.elapsed() < ECHO_TAIL);
                     if echo_possible && !self.settings.barge_in_while_speaking {
                         // Probably our own voice: not a new turn.
-                        let _ = self.ears.send(EarsControl::Cancel);
+                        let _ = self.stages.ears.send(EarsControl::Cancel);
                         return;
                     }
                     self.interrupt();
                 }
-                self.stt.send(SttJob::Reset);
-                self.set_state(AssistantState::Listening, self.next_turn + 1);
+                self.stages.stt.send(SttJob::Reset);
+                self.listen();
             }
-            Heard::Audio(samples) => self.stt.send(SttJob::Audio(samples)),
+            Heard::Audio(samples) => self.stages.stt.send(SttJob::Audio(samples)),
             Heard::Utterance { audio, ended_at } => {
                 if self.answering() {
                     // Push-to-talk during an answer already interrupted it; a leftover.
@@ -294,10 +396,10 @@ impl Orchestrator {
                 }
                 self.turn = Some(turn);
                 self.set_state(AssistantState::AnalyzingSpeech, id);
-                self.stt.send(SttJob::Final(id, audio));
+                self.stages.stt.send(SttJob::Final(id, audio));
             }
             Heard::NoSpeech => {
-                self.stt.send(SttJob::Reset);
+                self.stages.stt.send(SttJob::Reset);
                 let id = self.new_turn();
                 self.emit(Event::TurnFinished {
                     turn_id: id,
@@ -307,8 +409,7 @@ impl Orchestrator {
                     provider: None,
                     timings: Timings::default(),
                 });
-                let state = self.resting_state();
-                self.set_state(state, id);
+                self.rest(id);
             }
             Heard::Lost(message) => {
                 self.source_ended = true;
@@ -358,9 +459,9 @@ impl Orchestrator {
                     self.state,
                     AssistantState::Listening | AssistantState::AnalyzingSpeech
                 ) {
-                    let turn_id = match self.state {
-                        AssistantState::AnalyzingSpeech => self.next_turn,
-                        _ => self.next_turn + 1,
+                    let turn_id = match (&self.turn, self.state) {
+                        (Some(turn), AssistantState::AnalyzingSpeech) => turn.id,
+                        _ => self.upcoming,
                     };
                     self.emit(Event::TranscriptPartial { turn_id, text });
                 }
@@ -401,8 +502,8 @@ impl Orchestrator {
         self.set_state(AssistantState::CheckingCache, id);
         let mut messages = vec![self.persona()];
         let keep = self.settings.history_turns * 2;
-        let skip = self.history.len().saturating_sub(keep);
-        messages.extend(self.history[skip..].iter().cloned());
+        let skip = self.context.len().saturating_sub(keep);
+        messages.extend(self.context[skip..].iter().cloned());
         messages.push(Message {
             role: Role::User,
             content: text.clone(),
@@ -420,14 +521,14 @@ impl Orchestrator {
             turn.llm_done = true;
             turn.pieces_sent = 1;
             let cancel = turn.cancel.clone();
-            let _ = self.mouth.send(Say::Audio {
+            let _ = self.stages.mouth.send(Say::Audio {
                 turn: id,
                 text: answer.clone(),
                 samples: audio.samples,
                 sample_rate: audio.sample_rate,
                 cancel,
             });
-            let _ = self.mouth.send(Say::End { turn: id });
+            let _ = self.stages.mouth.send(Say::End { turn: id });
             self.emit(Event::LlmTextChunk {
                 turn_id: id,
                 text: answer,
@@ -442,7 +543,7 @@ impl Orchestrator {
             sampling: self.settings.sampling.clone(),
         };
         let mut answer = self.llm.chat(request, cancel);
-        let tx = self.llm_tx.clone();
+        let tx = self.stages.llm_tx.clone();
         tokio::spawn(async move {
             while let Some(chunk) = answer.next().await {
                 if tx.send((id, Some(chunk))).is_err() {
@@ -459,12 +560,13 @@ impl Orchestrator {
         let mut pieces = Vec::new();
         let mut finished = false;
         let mut failure = None;
+        let mut streamed = None;
         match chunk {
             Some(Ok(Chunk::Text(text))) => {
                 turn.timings.first_token_ms.get_or_insert(now);
                 turn.answer.push_str(&text);
                 pieces = turn.splitter.push(&text);
-                let _ = self.events.send(Event::LlmTextChunk { turn_id: id, text });
+                streamed = Some(text);
             }
             Some(Ok(Chunk::FellBack { to, reason, .. })) => {
                 tracing::info!("answering with {to}: {reason}");
@@ -482,6 +584,9 @@ impl Orchestrator {
             }
             None => finished = !turn.llm_done,
         }
+        if let Some(text) = streamed {
+            self.emit(Event::LlmTextChunk { turn_id: id, text });
+        }
         let Some(turn) = self.turn.as_mut().filter(|t| t.id == id) else {
             return;
         };
@@ -493,7 +598,7 @@ impl Orchestrator {
                 first_piece = true;
             }
             turn.pieces_sent += 1;
-            let _ = self.mouth.send(Say::Piece {
+            let _ = self.stages.mouth.send(Say::Piece {
                 turn: id,
                 text,
                 cancel: cancel.clone(),
@@ -501,7 +606,7 @@ impl Orchestrator {
         }
         if finished && !turn.llm_done {
             turn.llm_done = true;
-            let _ = self.mouth.send(Say::End { turn: id });
+            let _ = self.stages.mouth.send(Say::End { turn: id });
         }
         let nothing_to_say = finished && turn.pieces_sent == 0;
         if failure.is_some() {
@@ -539,7 +644,7 @@ impl Orchestrator {
                 end,
                 audio,
             } => {
-                self.last_sound = Some(Instant::now());
+                self.last_sound = Some(tokio::time::Instant::now());
                 if let Some(t) = self.current(turn) {
                     t.pieces.push((text, start, end));
                     if let Some(piece) = audio {
@@ -550,6 +655,8 @@ impl Orchestrator {
             Spoken::Done { turn, end } => {
                 if let Some(t) = self.current(turn) {
                     t.playback_end = Some(end);
+                    // A short answer may have played out before this report came.
+                    self.end_if_played();
                 }
             }
             Spoken::Failed { turn, error } => {
@@ -561,11 +668,16 @@ impl Orchestrator {
         }
     }
 
-    fn on_tick(&mut self) {
+    /// The player ran out of audio: the sound stopped now (for the echo guard), and the
+    /// answer may be over.
+    fn on_drained(&mut self) {
+        self.last_sound = Some(tokio::time::Instant::now());
+        self.end_if_played();
+    }
+
+    /// Ends the turn once everything of its answer has been played.
+    fn end_if_played(&mut self) {
         let played = self.player.played_samples();
-        if self.player.queued_samples() > 0 {
-            self.last_sound = Some(Instant::now());
-        }
         let done = self
             .turn
             .as_ref()
@@ -596,6 +708,7 @@ impl Orchestrator {
         };
         turn.cancel.cancel();
         self.player.stop();
+        self.last_sound = Some(tokio::time::Instant::now());
         let now = self.now_ms();
         if let Some(t) = self.turn.as_mut() {
             if t.timings.first_audio_ms.is_some() {
@@ -621,14 +734,14 @@ impl Orchestrator {
                 .map(|(text, _, _)| text.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
-            _ => heard_text(&turn.pieces, self.player.played_samples()),
+            _ => played_text(&turn.pieces, self.player.played_samples()),
         };
         if !turn.user_text.is_empty() && !heard.is_empty() {
-            self.history.push(Message {
+            self.context.push(Message {
                 role: Role::User,
                 content: turn.user_text.clone(),
             });
-            self.history.push(Message {
+            self.context.push(Message {
                 role: Role::Assistant,
                 content: heard.clone(),
             });
@@ -657,8 +770,7 @@ impl Orchestrator {
             timings,
         });
         if rest {
-            let state = self.resting_state();
-            self.set_state(state, turn.id);
+            self.rest(turn.id);
         }
     }
 }
@@ -672,5 +784,833 @@ fn append_audio(output: &mut Option<AudioBuffer>, piece: AudioBuffer) {
         }
         Some(_) => {}
         None => *output = Some(piece),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The voice turn on scripted engines and tokio's paused clock: the test plays the
+    //! ears (it sends what they would hear and reads the key presses they get).
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use sotto_llm::LlmError;
+    use tokio::sync::broadcast::error::RecvError;
+
+    use super::*;
+    use crate::fakes::{self, FakeInstant, FakeLlm, FakePlayer, FakeStt, FakeVoice, Step};
+    use crate::{Assistant, Engines};
+
+    const QUESTION: &str = "what is the capital of france";
+    const ANSWER: &str = "The capital of France is Paris. It lies on the Seine.";
+
+    /// Aborts the test binary if a test runs past its limit: a hang fails, never stalls CI.
+    struct Watchdog(Arc<AtomicBool>);
+
+    impl Watchdog {
+        fn new() -> Watchdog {
+            let done = Arc::new(AtomicBool::new(false));
+            let seen = Arc::clone(&done);
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    if seen.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
+                eprintln!("an orchestrator test hung for 10 s");
+                std::process::abort();
+            });
+            Watchdog(done)
+        }
+    }
+
+    impl Drop for Watchdog {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A running assistant on fakes, and the test's end of its ears.
+    struct Rig {
+        assistant: Assistant,
+        events: broadcast::Receiver<Event>,
+        heard: mpsc::UnboundedSender<Heard>,
+        ears: std_mpsc::Receiver<EarsControl>,
+        llm: Arc<FakeLlm>,
+        player: Arc<FakePlayer>,
+        stt: Arc<FakeStt>,
+        spoken: Arc<Mutex<Vec<String>>>,
+        _watchdog: Watchdog,
+    }
+
+    struct Parts {
+        settings: TurnSettings,
+        llm: FakeLlm,
+        player: FakePlayer,
+        stt: FakeStt,
+        voice: FakeVoice,
+        instant: Option<FakeInstant>,
+    }
+
+    impl Default for Parts {
+        fn default() -> Self {
+            Parts {
+                settings: TurnSettings {
+                    partial_interval_ms: 0,
+                    ..TurnSettings::default()
+                },
+                llm: FakeLlm::saying(ANSWER, Duration::from_millis(20)),
+                player: FakePlayer::instant(),
+                stt: FakeStt::new(),
+                voice: FakeVoice::new(),
+                instant: None,
+            }
+        }
+    }
+
+    fn start(parts: Parts) -> Rig {
+        let watchdog = Watchdog::new();
+        let llm = Arc::new(parts.llm);
+        let player = Arc::new(parts.player);
+        let stt = Arc::new(parts.stt);
+        let spoken = parts.voice.spoken();
+        let engines = Engines {
+            stt: Arc::clone(&stt) as Arc<dyn sotto_stt::SpeechToText>,
+            llm: Arc::clone(&llm) as Arc<dyn Llm>,
+            voice: Box::new(parts.voice),
+            player: Arc::clone(&player) as Arc<dyn AudioOut>,
+            instant: parts
+                .instant
+                .map(|i| Box::new(i) as Box<dyn crate::intents::InstantSource>),
+            memory: None,
+        };
+        let (heard, heard_rx) = mpsc::unbounded_channel();
+        let (ears_tx, ears) = std_mpsc::channel();
+        let (assistant, events) =
+            Assistant::with_ears(engines, parts.settings, heard_rx, ears_tx).expect("starts");
+        Rig {
+            assistant,
+            events,
+            heard,
+            ears,
+            llm,
+            player,
+            stt,
+            spoken,
+            _watchdog: watchdog,
+        }
+    }
+
+    impl Rig {
+        async fn next(&mut self) -> Event {
+            loop {
+                match self.events.recv().await {
+                    Ok(event) => return event,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => panic!("the assistant stopped"),
+                }
+            }
+        }
+
+        /// Events up to and including the first that `stop` accepts.
+        async fn until(&mut self, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
+            let mut seen = Vec::new();
+            loop {
+                let event = self.next().await;
+                let last = stop(&event);
+                seen.push(event);
+                if last {
+                    return seen;
+                }
+            }
+        }
+
+        /// Events up to the state `state`.
+        async fn until_state(&mut self, state: AssistantState) -> Vec<Event> {
+            self.until(|e| matches!(e, Event::StateChanged { state: s, .. } if *s == state))
+                .await
+        }
+
+        /// Events up to the end of a turn, and how it ended.
+        async fn until_finished(&mut self) -> (Vec<Event>, TurnOutcome, String) {
+            let events = self
+                .until(|e| matches!(e, Event::TurnFinished { .. }))
+                .await;
+            match events.last() {
+                Some(Event::TurnFinished {
+                    outcome,
+                    heard_text,
+                    ..
+                }) => {
+                    let (outcome, heard) = (*outcome, heard_text.clone());
+                    (events, outcome, heard)
+                }
+                _ => unreachable!("until stops at a finished turn"),
+            }
+        }
+
+        /// The ears hear `text` spoken, in 100 ms blocks, up to its end.
+        fn say(&self, text: &str) {
+            let audio = fakes::spoken(text);
+            self.heard.send(Heard::Started).expect("listening");
+            for block in audio.chunks(1_600) {
+                self.heard
+                    .send(Heard::Audio(block.to_vec()))
+                    .expect("listening");
+            }
+            self.heard
+                .send(Heard::Utterance {
+                    audio,
+                    ended_at: Instant::now(),
+                })
+                .expect("listening");
+        }
+
+        /// As [`Rig::say`], at a pace the recogniser keeps up with (real 100 ms blocks
+        /// would take as long as the speech; a few real milliseconds each are enough).
+        async fn say_slowly(&self, text: &str) {
+            let audio = fakes::spoken(text);
+            self.heard.send(Heard::Started).expect("listening");
+            for block in audio.chunks(1_600) {
+                self.heard
+                    .send(Heard::Audio(block.to_vec()))
+                    .expect("listening");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+            self.heard
+                .send(Heard::Utterance {
+                    audio,
+                    ended_at: Instant::now(),
+                })
+                .expect("listening");
+        }
+
+        fn send(&self, command: Command) {
+            self.assistant.send(command);
+        }
+
+        /// Lets the assistant act on everything sent so far before the test goes on (it
+        /// runs on this thread: the test's next step would otherwise race it).
+        async fn settle(&self) {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        }
+
+        /// Every key press and cancel the ears got so far.
+        fn controls(&self) -> Vec<EarsControl> {
+            self.ears.try_iter().collect()
+        }
+
+        /// Waits until the mouth has finished `pieces` pieces (it reports a piece just
+        /// after the voice returns), then lets its report through.
+        async fn wait_spoken(&self, pieces: usize) {
+            while self.spoken.lock().map_or(0, |s| s.len()) < pieces {
+                // Lets the model's scripted delays run on the paused clock, and the voice
+                // thread on the real one.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn states(events: &[Event]) -> Vec<AssistantState> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::StateChanged { state, .. } => Some(*state),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn errors(events: &[Event]) -> Vec<ErrorKind> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ErrorOccurred { kind, .. } => Some(*kind),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn answer_text(events: &[Event]) -> String {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::LlmTextChunk { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    use AssistantState::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spoken_question_goes_through_every_state_and_is_answered() {
+        let mut rig = start(Parts::default());
+        // Push-to-talk rests in IDLE, where it starts: no event for that.
+        rig.send(Command::StartListening);
+        rig.until_state(Listening).await;
+        rig.say(QUESTION);
+        rig.send(Command::StopListening);
+        let (events, outcome, heard) = rig.until_finished().await;
+        assert_eq!(
+            states(&events),
+            [
+                AnalyzingSpeech,
+                CheckingCache,
+                RoutingToLlm,
+                GeneratingSpeech,
+                Speaking
+            ]
+        );
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert_eq!(heard, ANSWER);
+        assert_eq!(answer_text(&events), ANSWER);
+        assert!(events.iter().any(|e| matches!(e,
+            Event::TranscriptFinal { turn_id: 1, text } if text == QUESTION)));
+        let Some(Event::TurnFinished {
+            turn_id,
+            timings,
+            provider,
+            ..
+        }) = events.last()
+        else {
+            unreachable!()
+        };
+        assert_eq!(*turn_id, 1);
+        assert_eq!(provider.as_deref(), Some("fake"));
+        for (stage, time) in [
+            ("speech end", timings.speech_end_ms),
+            ("final", timings.stt_final_ms),
+            ("cache", timings.cache_decision_ms),
+            ("first token", timings.first_token_ms),
+            ("first sentence", timings.first_sentence_ms),
+            ("first audio", timings.first_audio_ms),
+            ("playback end", timings.playback_end_ms),
+            ("v2v", timings.v2v_ms),
+        ] {
+            assert!(time.is_some(), "{stage} missing: {timings:?}");
+        }
+        assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+        assert_eq!(rig.controls(), [EarsControl::Press, EarsControl::Release]);
+        // The model got the persona and the question; it read the persona at start.
+        let requests = rig.llm.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].messages.len(), 2);
+        assert_eq!(requests[0].messages[0].role, Role::System);
+        assert_eq!(requests[0].messages[1].content, QUESTION);
+        assert_eq!(rig.llm.warmed().len(), 1);
+        assert_eq!(
+            *rig.spoken.lock().expect("spoken"),
+            ["The capital of France is Paris.", "It lies on the Seine."]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hands_free_listens_at_rest_and_again_after_each_answer() {
+        let mut rig = start(Parts {
+            settings: TurnSettings {
+                mode: ListenMode::HandsFree,
+                partial_interval_ms: 0,
+                ..TurnSettings::default()
+            },
+            ..Parts::default()
+        });
+        let first = rig.next().await;
+        assert!(
+            matches!(
+                first,
+                Event::StateChanged {
+                    state: Listening,
+                    turn_id: 1,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        for turn in 1..=2 {
+            rig.say(QUESTION);
+            let (_, outcome, _) = rig.until_finished().await;
+            assert_eq!(outcome, TurnOutcome::Answered);
+            let rest = rig.next().await;
+            assert!(
+                matches!(rest, Event::StateChanged { state: Listening, turn_id, .. } if turn_id == turn + 1),
+                "{rest:?}"
+            );
+        }
+        assert!(rig.controls().is_empty(), "hands-free presses no key");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn partials_follow_the_audio_and_belong_to_the_turn_being_listened_to() {
+        let mut rig = start(Parts {
+            settings: TurnSettings {
+                partial_interval_ms: 500,
+                ..TurnSettings::default()
+            },
+            ..Parts::default()
+        });
+        rig.send(Command::StartListening);
+        rig.say_slowly("tell me a long story about a brave little dragon")
+            .await;
+        rig.send(Command::StopListening);
+        let events = rig
+            .until(|e| matches!(e, Event::TranscriptFinal { .. }))
+            .await;
+        let partials: Vec<(u64, String)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::TranscriptPartial { turn_id, text } => Some((*turn_id, text.clone())),
+                _ => None,
+            })
+            .collect();
+        assert!(!partials.is_empty(), "{events:?}");
+        assert!(partials.iter().all(|(id, _)| *id == 1), "{partials:?}");
+        // Each partial is the start of the question, and grows.
+        for (_, text) in &partials {
+            assert!(
+                "tell me a long story about a brave little dragon".starts_with(text.as_str()),
+                "{text:?}"
+            );
+        }
+        assert!(partials.windows(2).all(|w| w[1].1.len() > w[0].1.len()));
+        assert!(rig.stt.calls() > partials.len(), "the final is a call too");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_while_speaking_keeps_only_what_was_heard() {
+        let mut rig = start(Parts {
+            player: FakePlayer::manual(),
+            ..Parts::default()
+        });
+        rig.send(Command::StartListening);
+        rig.say(QUESTION);
+        rig.send(Command::StopListening);
+        rig.until_state(Speaking).await;
+        rig.wait_spoken(1).await;
+        // Three words of "The capital of France is Paris." (100 ms a word).
+        rig.player.advance_ms(350);
+        rig.send(Command::Interrupt);
+        let (events, outcome, heard) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Interrupted, "{events:?}");
+        assert_eq!(heard, "The capital of");
+        assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+        assert!(rig.player.stops() >= 1, "the voice was silenced");
+        assert_eq!(
+            rig.controls().last(),
+            Some(&EarsControl::Press),
+            "listens again"
+        );
+        // The next question carries only what was heard.
+        rig.say("and of spain");
+        rig.send(Command::StopListening);
+        rig.until_state(RoutingToLlm).await;
+        let requests = rig.llm.requests();
+        let context = &requests[1].messages;
+        assert_eq!(context.len(), 4, "{context:?}");
+        assert_eq!(context[2].role, Role::Assistant);
+        assert_eq!(context[2].content, "The capital of");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_while_the_model_thinks_cancels_it_and_says_nothing() {
+        let mut rig = start(Parts {
+            llm: FakeLlm::new(vec![
+                vec![Step::Hang],
+                fakes::tokens("Two.", Duration::from_millis(10)),
+            ]),
+            ..Parts::default()
+        });
+        rig.send(Command::StartListening);
+        rig.say(QUESTION);
+        rig.send(Command::StopListening);
+        rig.until_state(RoutingToLlm).await;
+        rig.send(Command::Interrupt);
+        let (_, outcome, heard) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Interrupted);
+        assert_eq!(heard, "");
+        rig.until_state(Listening).await;
+        rig.send(Command::StopListening);
+        rig.send(Command::SendText("what is one plus one".into()));
+        let (events, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert_eq!(answer_text(&events), "Two.");
+        assert_eq!(*rig.spoken.lock().expect("spoken"), ["Two."]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_final_arriving_after_an_interrupt_is_dropped() {
+        let (stt, gate) = FakeStt::gated();
+        let mut rig = start(Parts {
+            stt,
+            ..Parts::default()
+        });
+        rig.send(Command::StartListening);
+        rig.say(QUESTION);
+        rig.send(Command::StopListening);
+        rig.until_state(AnalyzingSpeech).await;
+        rig.send(Command::Interrupt);
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Interrupted);
+        // The recogniser finishes the old question now; a typed one follows.
+        gate.open();
+        rig.send(Command::StopListening);
+        rig.send(Command::SendText("hello".into()));
+        let (events, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::TranscriptFinal { turn_id: 1, .. })),
+            "{events:?}"
+        );
+        let asked: Vec<String> = rig
+            .llm
+            .requests()
+            .iter()
+            .filter_map(|r| r.messages.last().map(|m| m.content.clone()))
+            .collect();
+        assert_eq!(
+            asked,
+            ["hello"],
+            "the interrupted question was never answered"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pressing_the_key_while_speaking_interrupts_and_listens() {
+        let mut rig = start(Parts {
+            player: FakePlayer::manual(),
+            ..Parts::default()
+        });
+        rig.send(Command::StartListening);
+        rig.say(QUESTION);
+        rig.send(Command::StopListening);
+        rig.until_state(Speaking).await;
+        let _ = rig.controls();
+        rig.send(Command::StartListening);
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Interrupted);
+        assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+        assert_eq!(rig.controls(), [EarsControl::Press]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hands_free_ignores_its_own_voice_unless_voice_barge_in_is_on() {
+        for barge_in in [false, true] {
+            let mut rig = start(Parts {
+                settings: TurnSettings {
+                    mode: ListenMode::HandsFree,
+                    partial_interval_ms: 0,
+                    barge_in_while_speaking: barge_in,
+                    ..TurnSettings::default()
+                },
+                player: FakePlayer::manual(),
+                ..Parts::default()
+            });
+            rig.say(QUESTION);
+            rig.until_state(Speaking).await;
+            // The microphone hears the answer start.
+            rig.heard.send(Heard::Started).expect("ears");
+            rig.settle().await;
+            if barge_in {
+                let (_, outcome, _) = rig.until_finished().await;
+                assert_eq!(outcome, TurnOutcome::Interrupted);
+                assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+            } else {
+                rig.wait_spoken(1).await;
+                rig.player.play_all();
+                rig.wait_spoken(2).await;
+                rig.player.play_all();
+                let (events, outcome, _) = rig.until_finished().await;
+                assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
+                let controls = rig.controls();
+                assert!(
+                    controls.contains(&EarsControl::Cancel),
+                    "{controls:?} {events:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_echo_guard_lasts_a_moment_after_the_sound_stops() {
+        let mut rig = start(Parts {
+            settings: TurnSettings {
+                mode: ListenMode::HandsFree,
+                partial_interval_ms: 0,
+                ..TurnSettings::default()
+            },
+            // The model stalls after its first sentence, so the voice runs dry mid-answer.
+            llm: FakeLlm::new(vec![vec![
+                Step::Text(Duration::from_millis(10), "Paris. ".into()),
+                Step::Text(Duration::from_millis(10), "It ".into()),
+                Step::Until(Arc::new(Notify::new())),
+            ]]),
+            player: FakePlayer::manual(),
+            ..Parts::default()
+        });
+        rig.say(QUESTION);
+        rig.until_state(Speaking).await;
+        rig.wait_spoken(1).await;
+        rig.player.play_all();
+        rig.settle().await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+        rig.heard.send(Heard::Started).expect("ears");
+        rig.settle().await;
+        tokio::time::advance(Duration::from_millis(400)).await;
+        // Still the same turn: an onset 100 ms after the sound stopped was taken for echo;
+        // one 500 ms after is the user.
+        rig.heard.send(Heard::Started).expect("ears");
+        let (events, outcome, heard) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Interrupted, "{events:?}");
+        assert_eq!(heard, "Paris.");
+        assert_eq!(
+            rig.controls()
+                .iter()
+                .filter(|c| **c == EarsControl::Cancel)
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_model_error_mid_answer_fails_the_turn_after_saying_what_came() {
+        let mut steps = fakes::tokens("It is forty two. And", Duration::from_millis(10));
+        steps.push(Step::Fail(LlmError::Worker("the worker crashed".into())));
+        let mut rig = start(Parts {
+            llm: FakeLlm::new(vec![steps, fakes::tokens("Yes.", Duration::ZERO)]),
+            ..Parts::default()
+        });
+        rig.send(Command::SendText("what is six times seven".into()));
+        let (events, outcome, heard) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Failed);
+        assert_eq!(errors(&events), [ErrorKind::Llm]);
+        assert_eq!(heard, "It is forty two. And");
+        rig.until_state(Idle).await;
+        // The assistant goes on.
+        rig.send(Command::SendText("are you there".into()));
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_model_error_before_any_word_fails_at_once() {
+        let mut rig = start(Parts {
+            llm: FakeLlm::new(vec![vec![Step::Fail(LlmError::Worker("no model".into()))]]),
+            ..Parts::default()
+        });
+        rig.send(Command::SendText("hi".into()));
+        let (events, outcome, heard) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Failed);
+        assert_eq!(errors(&events), [ErrorKind::Llm]);
+        assert_eq!(heard, "");
+        assert!(!states(&events).contains(&Speaking));
+        assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+        assert!(rig.spoken.lock().expect("spoken").is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_instant_answer_is_spoken_without_the_model() {
+        let mut rig = start(Parts {
+            instant: Some(FakeInstant {
+                question: "who are you".into(),
+                answer: "I am Sotto.".into(),
+            }),
+            ..Parts::default()
+        });
+        rig.send(Command::SendText("who are you".into()));
+        let (events, outcome, heard) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert_eq!(heard, "I am Sotto.");
+        assert_eq!(states(&events), [CheckingCache, Speaking]);
+        assert!(matches!(events.last(),
+            Some(Event::TurnFinished { provider: Some(p), .. }) if p == "instant"));
+        assert!(rig.llm.requests().is_empty());
+        // Anything else still goes to the model.
+        rig.send(Command::SendText("who am i".into()));
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert_eq!(rig.llm.requests().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_typed_question_while_listening_drops_the_open_utterance() {
+        let mut rig = start(Parts::default());
+        rig.send(Command::StartListening);
+        rig.until_state(Listening).await;
+        rig.heard.send(Heard::Started).expect("ears");
+        rig.heard
+            .send(Heard::Audio(fakes::spoken("what is")))
+            .expect("ears");
+        rig.settle().await;
+        rig.send(Command::SendText("what is two plus two".into()));
+        let (events, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert!(events.iter().any(|e| matches!(e,
+            Event::TranscriptFinal { text, .. } if text == "what is two plus two")));
+        assert_eq!(
+            rig.controls(),
+            [EarsControl::Press, EarsControl::Cancel],
+            "the half-said question was dropped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_and_empty_transcripts_end_as_no_speech() {
+        let mut rig = start(Parts::default());
+        rig.send(Command::StartListening);
+        rig.until_state(Listening).await;
+        rig.heard.send(Heard::NoSpeech).expect("ears");
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::NoSpeech);
+        rig.until_state(Idle).await;
+        // Sound without words: whisper finds nothing to say.
+        rig.send(Command::StartListening);
+        rig.heard.send(Heard::Started).expect("ears");
+        rig.heard
+            .send(Heard::Utterance {
+                audio: vec![0.01; 16_000],
+                ended_at: Instant::now(),
+            })
+            .expect("ears");
+        let (events, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::NoSpeech, "{events:?}");
+        assert!(rig.llm.requests().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recogniser_failure_fails_the_turn_and_says_why() {
+        let mut rig = start(Parts {
+            stt: FakeStt::failing("whisper broke"),
+            ..Parts::default()
+        });
+        rig.send(Command::StartListening);
+        rig.say(QUESTION);
+        rig.send(Command::StopListening);
+        let (events, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Failed);
+        assert_eq!(errors(&events), [ErrorKind::SpeechToText]);
+        assert!(events.iter().any(|e| matches!(e,
+            Event::ErrorOccurred { message, .. } if message.contains("whisper broke"))));
+        assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_voice_failure_silences_the_turn_and_fails_it() {
+        let mut rig = start(Parts {
+            voice: FakeVoice::failing_on("Seine"),
+            player: FakePlayer::manual(),
+            ..Parts::default()
+        });
+        rig.send(Command::SendText(QUESTION.into()));
+        let (events, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Failed);
+        assert!(errors(&events).contains(&ErrorKind::Voice), "{events:?}");
+        assert!(rig.player.stops() >= 1);
+        assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_model_sees_the_last_turns_up_to_the_limit() {
+        let mut rig = start(Parts {
+            settings: TurnSettings {
+                history_turns: 1,
+                partial_interval_ms: 0,
+                ..TurnSettings::default()
+            },
+            llm: FakeLlm::new(vec![
+                fakes::tokens("One.", Duration::ZERO),
+                fakes::tokens("Two.", Duration::ZERO),
+                fakes::tokens("Three.", Duration::ZERO),
+            ]),
+            ..Parts::default()
+        });
+        for question in ["first", "second", "third"] {
+            rig.send(Command::SendText(question.into()));
+            let (_, outcome, _) = rig.until_finished().await;
+            assert_eq!(outcome, TurnOutcome::Answered);
+        }
+        let contents: Vec<Vec<String>> = rig
+            .llm
+            .requests()
+            .iter()
+            .map(|r| r.turns().map(|m| m.content.clone()).collect())
+            .collect();
+        assert_eq!(contents[0], ["first"]);
+        assert_eq!(contents[1], ["first", "One.", "second"]);
+        assert_eq!(
+            contents[2],
+            ["second", "Two.", "third"],
+            "one earlier turn kept"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settings_restart_ends_the_old_assistant_cleanly_and_starts_the_new_one() {
+        let mut old = start(Parts {
+            llm: FakeLlm::new(vec![vec![Step::Hang]]),
+            ..Parts::default()
+        });
+        old.send(Command::SendText("tell me everything".into()));
+        old.until_state(RoutingToLlm).await;
+        // What the app does on a settings change: shut down, wait, start anew.
+        old.send(Command::Shutdown);
+        let (_, outcome, _) = old.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Interrupted);
+        let Rig {
+            assistant,
+            mut events,
+            ..
+        } = old;
+        assistant.finished().await;
+        // The event stream closes once the orchestrator is gone.
+        while let Ok(_) | Err(RecvError::Lagged(_)) = events.recv().await {}
+        let mut new = start(Parts {
+            settings: TurnSettings {
+                mode: ListenMode::HandsFree,
+                system_prompt: "You are terse.".into(),
+                partial_interval_ms: 0,
+                ..TurnSettings::default()
+            },
+            ..Parts::default()
+        });
+        assert!(matches!(
+            new.next().await,
+            Event::StateChanged {
+                state: Listening,
+                ..
+            }
+        ));
+        assert_eq!(new.llm.warmed()[0][0].content, "You are terse.");
+        new.say(QUESTION);
+        let (_, outcome, _) = new.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert_eq!(new.llm.requests()[0].messages[0].content, "You are terse.");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_the_audio_source_stops_the_assistant_after_the_last_turn() {
+        let mut rig = start(Parts {
+            settings: TurnSettings {
+                mode: ListenMode::HandsFree,
+                partial_interval_ms: 0,
+                ..TurnSettings::default()
+            },
+            ..Parts::default()
+        });
+        rig.say(QUESTION);
+        rig.heard.send(Heard::Ended).expect("ears");
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+        let Rig { assistant, .. } = rig;
+        assistant.finished().await;
     }
 }

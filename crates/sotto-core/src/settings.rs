@@ -6,20 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sotto_audio::ListenMode;
+use sotto_models::{default_model, ModelKind};
 use ts_rs::TS;
-
-/// How a turn is opened and closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum TalkMode {
-    /// Hold the hotkey while speaking.
-    PushToTalk,
-    /// Press once to start, once to stop (for desktops that cannot report key release).
-    Toggle,
-    /// Voice activity detection opens and closes turns.
-    HandsFree,
-}
 
 /// Everything the user can set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -31,7 +20,7 @@ pub struct Settings {
     /// The output device by name (`None`: the system default).
     pub speaker: Option<String>,
     /// Push-to-talk, toggle or hands-free.
-    pub mode: TalkMode,
+    pub mode: ListenMode,
     /// The global hotkey, e.g. "Ctrl+Alt+Space".
     pub hotkey: String,
     /// Hands-free: how readily sound counts as speech, 0 to 1 (higher hears quieter
@@ -41,7 +30,7 @@ pub struct Settings {
     pub stt_model: String,
     /// Local language model id.
     pub llm_model: String,
-    /// Voice id (`piper-en_US-joe-medium`, `kokoro-82m-int8/af_heart`, ...).
+    /// Voice id: a Piper model id, or `kokoro-82m-int8/<speaker>` (see `sotto_tts::load_voice`).
     pub voice: String,
     /// Speaking rate, 0.5 to 2.
     pub speed: f32,
@@ -80,12 +69,12 @@ impl Default for Settings {
         Settings {
             microphone: None,
             speaker: None,
-            mode: TalkMode::PushToTalk,
+            mode: ListenMode::PushToTalk,
             hotkey: "Ctrl+Alt+Space".into(),
             vad_sensitivity: 0.5,
-            stt_model: "whisper-tiny.en".into(),
-            llm_model: "smollm2-135m-instruct".into(),
-            voice: sotto_tts::piper::DEFAULT_PIPER_VOICE.into(),
+            stt_model: default_model(ModelKind::Stt),
+            llm_model: default_model(ModelKind::Llm),
+            voice: default_model(ModelKind::Tts),
             speed: turn.speed,
             persona: turn.system_prompt,
             temperature: turn.sampling.temperature,
@@ -306,7 +295,7 @@ mod tests {
 
         let mine = Settings {
             microphone: Some("USB Mic".into()),
-            mode: TalkMode::Toggle,
+            mode: ListenMode::Toggle,
             persona: "You are terse.".into(),
             temperature: 0.0,
             turn_logs: true,
@@ -344,7 +333,7 @@ vad_sensitivity = 0.8
         );
         let loaded = Settings::load(&path);
         let s = &loaded.settings;
-        assert_eq!(s.mode, TalkMode::HandsFree);
+        assert_eq!(s.mode, ListenMode::HandsFree);
         assert_eq!(s.persona, "You are a pirate.");
         assert_eq!(s.max_tokens, 300);
         assert_eq!(s.microphone.as_deref(), Some("Headset"));

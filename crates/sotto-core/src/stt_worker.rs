@@ -1,12 +1,13 @@
-//! Speech recognition on its own thread: partial transcripts while the user speaks, the
-//! final one when they stop. A partial still running when the final is asked for is
-//! abandoned, so the final never waits for it.
+//! Speech recognition on its own thread: partial transcripts while the user speaks (the
+//! schedule of [`sotto_stt::partial::Utterance`]), the final one when they stop. A partial
+//! still running when the final is asked for is abandoned, so the final never waits for it.
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use sotto_stt::{CancelFlag, SttError, Transcript, WhisperStt, SAMPLE_RATE};
+use sotto_stt::partial::Utterance;
+use sotto_stt::{CancelFlag, SpeechToText, SttError, Transcript};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Work for the recogniser.
@@ -39,7 +40,7 @@ pub struct SttWorker {
 impl SttWorker {
     /// Starts the recogniser; partials every `interval_ms` of new audio (0: none).
     pub fn spawn(
-        stt: Arc<WhisperStt>,
+        stt: Arc<dyn SpeechToText>,
         interval_ms: u32,
         out: UnboundedSender<SttReply>,
     ) -> std::io::Result<SttWorker> {
@@ -48,7 +49,7 @@ impl SttWorker {
         let running = Arc::clone(&running_partial);
         let thread = std::thread::Builder::new()
             .name("sotto-stt".into())
-            .spawn(move || run(&stt, interval_ms, &rx, &out, &running))?;
+            .spawn(move || run(stt.as_ref(), interval_ms, &rx, &out, &running))?;
         Ok(SttWorker {
             jobs,
             running_partial,
@@ -70,16 +71,13 @@ impl SttWorker {
 }
 
 fn run(
-    stt: &WhisperStt,
+    stt: &dyn SpeechToText,
     interval_ms: u32,
     jobs: &Receiver<SttJob>,
     out: &UnboundedSender<SttReply>,
     running: &Mutex<Option<CancelFlag>>,
 ) {
-    let interval = interval_ms as usize * SAMPLE_RATE as usize / 1000;
-    let mut audio: Vec<f32> = Vec::new();
-    let mut next_partial = interval;
-    let mut last_partial = String::new();
+    let mut utterance = Utterance::new(stt, interval_ms);
     loop {
         // Block for the next job, then take every job already waiting: a final must not
         // queue behind partials of audio it already covers.
@@ -95,13 +93,9 @@ fn run(
         let mut finals = Vec::new();
         for job in pending {
             match job {
-                SttJob::Audio(samples) => audio.extend_from_slice(&samples),
+                SttJob::Audio(samples) => utterance.push_audio(&samples),
                 SttJob::Final(turn, all) => finals.push((turn, all)),
-                SttJob::Reset => {
-                    audio.clear();
-                    next_partial = interval;
-                    last_partial.clear();
-                }
+                SttJob::Reset => utterance = Utterance::new(stt, interval_ms),
             }
         }
         for (turn, all) in finals {
@@ -109,26 +103,20 @@ fn run(
             if out.send(SttReply::Final(turn, result)).is_err() {
                 return;
             }
-            audio.clear();
-            next_partial = interval;
-            last_partial.clear();
+            utterance = Utterance::new(stt, interval_ms);
         }
-        if interval > 0 && audio.len() >= next_partial {
-            next_partial = audio.len() + interval;
+        if utterance.partial_due() {
             let flag = CancelFlag::default();
             if let Ok(mut r) = running.lock() {
                 *r = Some(flag.clone());
             }
-            let result = stt.transcribe(&audio, &flag);
+            let result = utterance.partial(&flag);
             if let Ok(mut r) = running.lock() {
                 *r = None;
             }
-            if let Ok(transcript) = result {
-                if !transcript.text.is_empty() && transcript.text != last_partial {
-                    last_partial = transcript.text.clone();
-                    if out.send(SttReply::Partial(transcript.text)).is_err() {
-                        return;
-                    }
+            if let Ok(Some(text)) = result {
+                if out.send(SttReply::Partial(text)).is_err() {
+                    return;
                 }
             }
         }

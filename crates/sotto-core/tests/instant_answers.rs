@@ -1,6 +1,10 @@
 //! Instant answers with the real MiniLM model: questions that mean an intent's phrases
 //! match it, others do not; the tokenizer agrees with BERT's.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sotto_core::embed::{similarity, Embedder, WordPiece};
 use sotto_core::intents::{Intents, Matcher, DEFAULT_INTENTS};
 use sotto_models::ModelStore;

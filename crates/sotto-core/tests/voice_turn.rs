@@ -3,12 +3,18 @@
 //! streams, the reply transcribes back, and barge-in silences the voice at once and keeps
 //! only what was heard.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sotto_audio::{AudioBuffer, ListenMode, Pace, Player, WavSource, WavSourceConfig};
-use sotto_core::assemble::{assemble, EngineChoice};
-use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome, TurnSettings};
+use sotto_core::assemble::{self, Launch};
+use sotto_core::settings::Settings;
+use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome};
+use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use sotto_stt::{word_error_rate, CancelFlag, SttConfig, WhisperStt};
 use tokio::sync::broadcast;
@@ -54,35 +60,40 @@ async fn start(
     question: &str,
     mode: ListenMode,
     out: &std::path::Path,
-    settings: TurnSettings,
+    settings: Settings,
     trailing_silence_ms: u32,
 ) -> Run {
-    start_with(
-        question,
-        mode,
-        out,
-        settings,
-        trailing_silence_ms,
-        EngineChoice::default(),
-    )
-    .await
+    start_with(question, mode, out, settings, trailing_silence_ms, None).await
 }
 
+/// Starts the assistant the way the app does (`assemble::start`), on the default models,
+/// hearing `question` at real-time pace.
 async fn start_with(
     question: &str,
     mode: ListenMode,
     out: &std::path::Path,
-    settings: TurnSettings,
+    settings: Settings,
     trailing_silence_ms: u32,
-    choice: EngineChoice,
+    intents: Option<std::path::PathBuf>,
 ) -> Run {
     let audio = spoken(question);
     let question_ms = audio.samples.len() as u64 * 1000 / u64::from(audio.sample_rate);
     let player = Arc::new(Player::wav(out, 24_000, Pace::RealTime).expect("player"));
-    let (engines, listener) = assemble(&store(), &choice, mode, Arc::clone(&player))
+    // The question plays only once the engines are loaded, as a user speaks to a ready
+    // assistant.
+    let (input, blocks) = sotto_audio::deferred_input();
+    let settings = Settings { mode, ..settings };
+    let launch = Launch {
+        player: Arc::clone(&player),
+        input: blocks,
+        intents,
+        memory: None,
+        keys: KeyStore::default(),
+    };
+    let started = assemble::start(&store(), &settings, launch)
         .await
         .expect("the default engines load");
-    let (source, blocks) = WavSource::from_buffer(
+    let (source, question_blocks) = WavSource::from_buffer(
         audio,
         "question".into(),
         WavSourceConfig {
@@ -91,12 +102,10 @@ async fn start_with(
             ..WavSourceConfig::default()
         },
     );
-    let settings = TurnSettings { mode, ..settings };
-    let (assistant, events) =
-        Assistant::start(engines, settings, blocks, listener).expect("assistant starts");
+    input.attach(question_blocks).expect("input relay");
     Run {
-        assistant,
-        events,
+        assistant: started.assistant,
+        events: started.events,
         player,
         _source: source,
         question_ms,
@@ -217,13 +226,10 @@ async fn full_turn(mode: ListenMode) {
         1_500
     };
     // Greedy decoding: the same answer every run.
-    let settings = TurnSettings {
-        sampling: sotto_llm::Sampling {
-            temperature: 0.0,
-            max_tokens: 60,
-            ..sotto_llm::Sampling::default()
-        },
-        ..TurnSettings::default()
+    let settings = Settings {
+        temperature: 0.0,
+        max_tokens: 60,
+        ..Settings::default()
     };
     let mut run = start(question, mode, &out, settings, silence).await;
     let mut commands = Vec::new();
@@ -310,13 +316,10 @@ async fn barge_in_silences_the_voice_at_once_and_keeps_only_what_was_heard() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("reply.wav");
-    let settings = TurnSettings {
-        sampling: sotto_llm::Sampling {
-            temperature: 0.0,
-            max_tokens: 200,
-            ..sotto_llm::Sampling::default()
-        },
-        ..TurnSettings::default()
+    let settings = Settings {
+        temperature: 0.0,
+        max_tokens: 200,
+        ..Settings::default()
     };
     let mut run = start(
         "Please tell me a long story about a brave dragon.",
@@ -423,17 +426,13 @@ async fn an_instant_answer_is_spoken_without_asking_the_language_model() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("reply.wav");
-    let choice = EngineChoice {
-        intents: Some(dir.path().join("intents.toml")),
-        ..EngineChoice::default()
-    };
     let mut run = start_with(
         "Who are you?",
         ListenMode::PushToTalk,
         &out,
-        TurnSettings::default(),
+        Settings::default(),
         1_500,
-        choice,
+        Some(dir.path().join("intents.toml")),
     )
     .await;
     assert!(
@@ -444,7 +443,17 @@ async fn an_instant_answer_is_spoken_without_asking_the_language_model() {
     let release = Duration::from_millis(run.question_ms);
     let events = collect(&mut run, vec![(release, Command::StopListening)], true).await;
     let seen = states(&events);
-    assert!(!seen.contains(&AssistantState::RoutingToLlm), "{seen:?}");
+    let heard: Vec<&str> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::TranscriptFinal { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !seen.contains(&AssistantState::RoutingToLlm),
+        "{seen:?}, heard {heard:?}"
+    );
     let checking = seen
         .iter()
         .position(|s| *s == AssistantState::CheckingCache)

@@ -3,6 +3,10 @@
 //! it points the process at its own session bus (libdbus reads the address once per
 //! process, so the no-keychain case lives in `no_keychain.rs`).
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,6 +2,10 @@
 //! cancellation, a worker killed mid-answer, damaged model files, prefix reuse, the
 //! warm-up, and the worker surviving bad requests.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Write};

@@ -2,6 +2,10 @@
 //! give a clear error and the provider's environment variable still works. Its own test
 //! binary: libdbus reads the session bus address once per process.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sotto_llm::keys::{KeyError, KeyStore};
 use sotto_llm::providers::{find_key, preset, KeySource};
 

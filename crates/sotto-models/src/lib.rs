@@ -22,3 +22,12 @@ pub use error::ModelError;
 pub use fetch::{FetchEvent, FetchOutcome, FetchProgress, Fetcher, NoProgress};
 pub use manifest::{FileFormat, FileSpec, Manifest, ModelKind, ModelSpec};
 pub use store::{problems, FileState, InstalledModel, ModelStore};
+
+/// The id of the model used for `kind` unless the user chose another (see
+/// [`Manifest::default_of`]); empty if the built-in manifest has none.
+pub fn default_model(kind: ModelKind) -> String {
+    Manifest::builtin()
+        .ok()
+        .and_then(|m| m.default_of(kind).map(|spec| spec.id.clone()))
+        .unwrap_or_default()
+}

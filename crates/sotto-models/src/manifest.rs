@@ -198,6 +198,12 @@ impl Manifest {
             })
     }
 
+    /// The model used for `kind` unless the user chose another: the first model of that
+    /// kind marked `default = true` (in manifest order) that runs here.
+    pub fn default_of(&self, kind: ModelKind) -> Option<&ModelSpec> {
+        self.defaults().find(|m| m.kind == kind)
+    }
+
     /// The models `fetch --defaults` installs on this platform.
     pub fn defaults(&self) -> impl Iterator<Item = &ModelSpec> {
         self.models.iter().filter(|m| m.default && m.runs_here())
@@ -318,6 +324,13 @@ mod tests {
         ] {
             assert!(defaults.contains(&kind), "no default {kind} model");
         }
+        // The first default of a kind is the one used.
+        let id = |kind| m.default_of(kind).map(|s| s.id.as_str());
+        assert_eq!(id(ModelKind::Stt), Some("whisper-tiny.en"));
+        assert_eq!(id(ModelKind::Llm), Some("smollm2-135m-instruct"));
+        assert_eq!(id(ModelKind::Tts), Some("piper-en_US-joe-medium"));
+        assert_eq!(id(ModelKind::Sample), None);
+        assert_eq!(crate::default_model(ModelKind::Vad), "silero-vad-v6");
     }
 
     #[test]

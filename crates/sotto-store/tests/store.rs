@@ -2,6 +2,10 @@
 //! aside with what can be read carried over, a store in use is left alone, and turn logs
 //! keep only the newest.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -122,6 +122,20 @@ unsafe extern "C" fn abort_when_cancelled(user_data: *mut std::ffi::c_void) -> b
     flag.load(Ordering::SeqCst)
 }
 
+/// Speech to text: what the voice turn needs of a recogniser. [`WhisperStt`] is the real
+/// one; tests give the orchestrator a scripted one (`sotto_core::fakes`).
+pub trait SpeechToText: Send + Sync {
+    /// Transcribes 16 kHz mono samples in [-1, 1] on the caller's thread; stops early
+    /// (with [`SttError::Cancelled`]) once `cancel` is raised.
+    fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError>;
+}
+
+impl SpeechToText for WhisperStt {
+    fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
+        WhisperStt::transcribe(self, samples, cancel)
+    }
+}
+
 /// A loaded whisper.cpp model.
 pub struct WhisperStt {
     ctx: WhisperContext,

@@ -5,6 +5,10 @@
 //! Needs the models installed (`cargo xtask test` fetches them first); the models folder
 //! is `SOTTO_MODELS_DIR` or the platform default.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sotto_models::ModelStore;
 use sotto_stt::{word_error_rate, CancelFlag, SttConfig, SttError, WhisperStt};
 

@@ -4,6 +4,10 @@
 //!
 //! Needs the models (`cargo xtask test` fetches them) and alsa-utils' clips.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use sotto_audio::analysis::{speech_span_ms, white_noise};

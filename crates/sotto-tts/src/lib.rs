@@ -100,7 +100,7 @@ pub trait Tts: Send {
     }
 }
 
-/// Loads a voice by id: a Piper model id (`piper-en_US-joe-medium`), or Kokoro with a
+/// Loads a voice by id: a Piper model id (`piper-en_US-<name>-medium`), or Kokoro with a
 /// speaker (`kokoro-82m-int8/af_heart`; the model id alone means its default speaker).
 pub fn load_voice(
     store: &sotto_models::ModelStore,

@@ -15,9 +15,6 @@ use crate::espeak::{self, Clause};
 use crate::onnx_run::{run_cancellable, run_error};
 use crate::{AudioChunk, CancellationToken, Tts, TtsError};
 
-/// The store id of the default Piper voice.
-pub const DEFAULT_PIPER_VOICE: &str = "piper-en_US-joe-medium";
-
 /// Ids of the markers Piper wraps every sentence in.
 const BOS: char = '^';
 const EOS: char = '$';

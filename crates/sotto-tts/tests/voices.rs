@@ -2,12 +2,19 @@
 //! sentence, cancellation inside a sentence, damaged voice files, and playback that stops
 //! when told.
 
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use sotto_audio::{Pace, Player};
 use sotto_models::ModelStore;
 use sotto_stt::{word_error_rate, CancelFlag, SttConfig, WhisperStt};
-use sotto_tts::piper::{PiperVoice, DEFAULT_PIPER_VOICE};
+use sotto_tts::piper::PiperVoice;
+
+/// The Piper voice the tests speak with (a default model, so it is installed).
+const DEFAULT_PIPER_VOICE: &str = "piper-en_US-joe-medium";
 use sotto_tts::{CancellationToken, Tts, TtsError};
 
 fn store() -> ModelStore {

@@ -121,6 +121,13 @@ impl Player {
         self.queue.queued()
     }
 
+    /// Calls `signal` (on the playing thread: keep it short, never block) each time the
+    /// queue runs out of audio, so the end of an answer is known without polling. One
+    /// listener per player; false if one was set already.
+    pub fn on_drained(&self, signal: impl Fn() + Send + Sync + 'static) -> bool {
+        self.queue.set_on_drained(Box::new(signal))
+    }
+
     /// Waits until everything queued has been played; false on timeout.
     pub fn wait_until_idle(&self, timeout: Duration) -> bool {
         self.queue.wait_idle(timeout)

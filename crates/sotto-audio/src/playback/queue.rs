@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::PlaybackError;
@@ -27,6 +27,8 @@ pub(crate) struct PlayQueue {
     state: Mutex<State>,
     played: AtomicU64,
     idle: Condvar,
+    /// Called (from the draining thread) each time real audio ran out.
+    on_drained: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl PlayQueue {
@@ -41,6 +43,7 @@ impl PlayQueue {
             }),
             played: AtomicU64::new(0),
             idle: Condvar::new(),
+            on_drained: OnceLock::new(),
         }
     }
 
@@ -130,8 +133,19 @@ impl PlayQueue {
         self.played.fetch_add(real as u64, Ordering::Relaxed);
         if empty {
             self.idle.notify_all();
+            if real > 0 {
+                if let Some(signal) = self.on_drained.get() {
+                    signal();
+                }
+            }
         }
         real
+    }
+
+    /// Sets what is called each time the queue runs out of real audio; false if one was
+    /// set already (there is one listener: whoever owns the turn).
+    pub(crate) fn set_on_drained(&self, signal: Box<dyn Fn() + Send + Sync>) -> bool {
+        self.on_drained.set(signal).is_ok()
     }
 
     pub(crate) fn played(&self) -> u64 {
@@ -184,6 +198,33 @@ mod tests {
             .map(|w| (w[1] - w[0]).abs())
             .fold(0.0, f32::max);
         assert!(worst < max_step, "a seam: step {worst} > {max_step}");
+    }
+
+    #[test]
+    fn running_out_of_audio_is_signalled_once_per_drain() {
+        let q = PlayQueue::new(16_000);
+        let drains = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&drains);
+        assert!(q.set_on_drained(Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })));
+        assert!(!q.set_on_drained(Box::new(|| {})), "one listener");
+        q.push(&[0.5; 300], 16_000).expect("push");
+        let mut out = vec![0.0; 200];
+        q.pull(&mut out);
+        assert_eq!(drains.load(Ordering::SeqCst), 0, "audio left");
+        q.pull(&mut out);
+        assert_eq!(
+            drains.load(Ordering::SeqCst),
+            1,
+            "the last 100 samples played"
+        );
+        q.pull(&mut out);
+        assert_eq!(
+            drains.load(Ordering::SeqCst),
+            1,
+            "silence is not a new drain"
+        );
     }
 
     #[test]

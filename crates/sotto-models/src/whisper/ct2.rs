@@ -1,5 +1,6 @@
 //! Reads a CTranslate2 `model.bin` (binary version 6): a spec name, a list of named
-//! tensors with shapes and dtypes, then aliases. Layout in ../../../../docs/ and MODELS.md.
+//! tensors with shapes and dtypes, then aliases. The byte layout is in docs/MODELS.md
+//! ("Appendix: the two Whisper file formats").
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -1,9 +1,9 @@
-//! What the user actually heard of an interrupted answer: the pieces played through, and
-//! the words of the piece cut off in proportion to how much of it played.
+//! What the user heard of an interrupted answer: the pieces played through, and the words
+//! of the piece cut off in proportion to how much of it played.
 
 /// The text heard when playback stopped at output sample `played`, given each piece's
 /// text and output sample range.
-pub fn heard_text(pieces: &[(String, u64, u64)], played: u64) -> String {
+pub fn played_text(pieces: &[(String, u64, u64)], played: u64) -> String {
     let mut heard: Vec<String> = Vec::new();
     for (text, start, end) in pieces {
         if played >= *end {
@@ -34,15 +34,15 @@ mod tests {
 
     #[test]
     fn nothing_played_nothing_heard() {
-        assert_eq!(heard_text(&pieces(), 1000), "");
-        assert_eq!(heard_text(&pieces(), 0), "");
+        assert_eq!(played_text(&pieces(), 1000), "");
+        assert_eq!(played_text(&pieces(), 0), "");
     }
 
     #[test]
     fn a_cut_piece_keeps_the_words_played_through() {
-        assert_eq!(heard_text(&pieces(), 2000), "The capital of");
+        assert_eq!(played_text(&pieces(), 2000), "The capital of");
         assert_eq!(
-            heard_text(&pieces(), 4000),
+            played_text(&pieces(), 4000),
             "The capital of France is Paris. It lies on"
         );
     }
@@ -50,7 +50,7 @@ mod tests {
     #[test]
     fn everything_played_is_everything_heard() {
         assert_eq!(
-            heard_text(&pieces(), 9000),
+            played_text(&pieces(), 9000),
             "The capital of France is Paris. It lies on the Seine river."
         );
     }
