@@ -10,7 +10,6 @@ use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, Playback
 use sotto_core::assemble::{self, default_intents_path, Launch};
 use sotto_core::settings::Settings;
 use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory};
-use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
 use sotto_store::Store;
@@ -402,11 +401,9 @@ async fn start_assistant(
         .flatten()
         .map(|dir| TurnLogs::new(dir, settings.keep_turn_logs as usize));
     let launch = Launch {
-        player,
-        input: capture_events,
         intents: default_intents_path(),
         memory: history.map(|store| Memory::new(store, logs)),
-        keys: KeyStore::default(),
+        ..Launch::new(player, capture_events)
     };
     let started = assemble::start(models, settings, launch)
         .await

@@ -13,7 +13,6 @@ use sotto_audio::{AudioBuffer, ListenMode, Pace, Player, WavSource, WavSourceCon
 use sotto_core::assemble::{self, Launch};
 use sotto_core::settings::Settings;
 use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome};
-use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use tokio::sync::broadcast;
 
@@ -131,11 +130,8 @@ async fn session(
         ..Settings::default()
     };
     let launch = Launch {
-        player: Arc::clone(&player),
-        input: blocks,
         intents,
-        memory: None,
-        keys: KeyStore::default(),
+        ..Launch::new(Arc::clone(&player), blocks)
     };
     let started = assemble::start(store, &settings, launch).await?;
     let (source, question_blocks) = WavSource::from_buffer(

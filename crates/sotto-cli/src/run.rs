@@ -17,7 +17,6 @@ use sotto_audio::{AudioBuffer, ListenMode, Pace, Player};
 use sotto_core::assemble::{self, Launch};
 use sotto_core::settings::Settings;
 use sotto_core::{Command, Event, Memory, TurnOutcome};
-use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
 
@@ -144,11 +143,9 @@ async fn converse_turns(
     let (say_tx, say_rx) = mpsc::channel();
     let mic = sotto_audio::spawn_virtual_microphone(say_rx, mic_tx)?;
     let launch = Launch {
-        player: Arc::clone(&player),
-        input: mic_rx,
         intents: assemble::default_intents_path(),
         memory: memory(&args)?,
-        keys: KeyStore::default(),
+        ..Launch::new(Arc::clone(&player), mic_rx)
     };
     let started = assemble::start(&store, &settings, launch).await?;
     let (assistant, mut events) = (started.assistant, started.events);

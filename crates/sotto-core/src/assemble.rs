@@ -140,6 +140,20 @@ pub struct Launch {
     pub keys: KeyStore,
 }
 
+impl Launch {
+    /// Plays on `player` and listens to `input`, with no instant answers, no history and
+    /// the system keychain.
+    pub fn new(player: Arc<Player>, input: std_mpsc::Receiver<CaptureEvent>) -> Launch {
+        Launch {
+            player,
+            input,
+            intents: None,
+            memory: None,
+            keys: KeyStore::default(),
+        }
+    }
+}
+
 /// A running assistant made by [`start`].
 pub struct Started {
     /// The assistant.

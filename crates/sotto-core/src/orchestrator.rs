@@ -968,6 +968,13 @@ mod tests {
                 .expect("listening");
         }
 
+        /// Push-to-talk: the key goes down, `text` is said, the key comes up.
+        fn ask(&self, text: &str) {
+            self.send(Command::StartListening);
+            self.say(text);
+            self.send(Command::StopListening);
+        }
+
         /// As [`Rig::say`], at a pace the recogniser keeps up with (real 100 ms blocks
         /// would take as long as the speech; a few real milliseconds each are enough).
         async fn say_slowly(&self, text: &str) {
@@ -1189,9 +1196,7 @@ mod tests {
             player: FakePlayer::manual(),
             ..Parts::default()
         });
-        rig.send(Command::StartListening);
-        rig.say(QUESTION);
-        rig.send(Command::StopListening);
+        rig.ask(QUESTION);
         rig.until_state(Speaking).await;
         rig.wait_spoken(1).await;
         // Three words of "The capital of France is Paris." (100 ms a word).
@@ -1227,9 +1232,7 @@ mod tests {
             ]),
             ..Parts::default()
         });
-        rig.send(Command::StartListening);
-        rig.say(QUESTION);
-        rig.send(Command::StopListening);
+        rig.ask(QUESTION);
         rig.until_state(RoutingToLlm).await;
         rig.send(Command::Interrupt);
         let (_, outcome, heard) = rig.until_finished().await;
@@ -1251,9 +1254,7 @@ mod tests {
             stt,
             ..Parts::default()
         });
-        rig.send(Command::StartListening);
-        rig.say(QUESTION);
-        rig.send(Command::StopListening);
+        rig.ask(QUESTION);
         rig.until_state(AnalyzingSpeech).await;
         rig.send(Command::Interrupt);
         let (_, outcome, _) = rig.until_finished().await;
@@ -1289,9 +1290,7 @@ mod tests {
             player: FakePlayer::manual(),
             ..Parts::default()
         });
-        rig.send(Command::StartListening);
-        rig.say(QUESTION);
-        rig.send(Command::StopListening);
+        rig.ask(QUESTION);
         rig.until_state(Speaking).await;
         let _ = rig.controls();
         rig.send(Command::StartListening);
@@ -1491,9 +1490,7 @@ mod tests {
             stt: FakeStt::failing("whisper broke"),
             ..Parts::default()
         });
-        rig.send(Command::StartListening);
-        rig.say(QUESTION);
-        rig.send(Command::StopListening);
+        rig.ask(QUESTION);
         let (events, outcome, _) = rig.until_finished().await;
         assert_eq!(outcome, TurnOutcome::Failed);
         assert_eq!(errors(&events), [ErrorKind::SpeechToText]);

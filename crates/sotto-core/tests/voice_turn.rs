@@ -14,7 +14,6 @@ use sotto_audio::{AudioBuffer, ListenMode, Pace, Player, WavSource, WavSourceCon
 use sotto_core::assemble::{self, Launch};
 use sotto_core::settings::Settings;
 use sotto_core::{Assistant, AssistantState, Command, Event, Timings, TurnOutcome};
-use sotto_llm::keys::KeyStore;
 use sotto_models::ModelStore;
 use sotto_stt::{word_error_rate, CancelFlag, SttConfig, WhisperStt};
 use tokio::sync::broadcast;
@@ -84,11 +83,8 @@ async fn start_with(
     let (input, blocks) = sotto_audio::deferred_input();
     let settings = Settings { mode, ..settings };
     let launch = Launch {
-        player: Arc::clone(&player),
-        input: blocks,
         intents,
-        memory: None,
-        keys: KeyStore::default(),
+        ..Launch::new(Arc::clone(&player), blocks)
     };
     let started = assemble::start(&store(), &settings, launch)
         .await
