@@ -24,7 +24,7 @@ use crate::embed::Embedder;
 use crate::event::{ErrorKind, Event};
 use crate::intents::{InstantAnswers, Intents, IntentsError};
 use crate::settings::Settings;
-use crate::{Assistant, Engines, Memory, TurnSettings};
+use crate::{Assistant, Engines, Memory};
 
 /// Which models to use.
 #[derive(Debug, Clone)]
@@ -188,25 +188,6 @@ pub async fn start(
         events,
         answers,
     })
-}
-
-impl Settings {
-    /// How the voice turn runs with these settings.
-    pub fn turn_settings(&self) -> TurnSettings {
-        let defaults = TurnSettings::default();
-        TurnSettings {
-            mode: self.mode,
-            system_prompt: self.persona.clone(),
-            sampling: sotto_llm::Sampling {
-                temperature: self.temperature,
-                top_p: self.top_p,
-                max_tokens: self.max_tokens,
-                ..defaults.sampling
-            },
-            speed: self.speed,
-            ..defaults
-        }
-    }
 }
 
 /// Why the engines could not be built, with the kind of failure for the UI.

@@ -259,6 +259,25 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// How the voice turn runs with these settings.
+    pub fn turn_settings(&self) -> crate::TurnSettings {
+        let defaults = crate::TurnSettings::default();
+        crate::TurnSettings {
+            mode: self.mode,
+            system_prompt: self.persona.clone(),
+            sampling: sotto_llm::Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                max_tokens: self.max_tokens,
+                ..defaults.sampling
+            },
+            speed: self.speed,
+            ..defaults
+        }
+    }
+}
+
 /// Fields that may be absent from the defaults' table (TOML has no null).
 const OPTIONAL_FIELDS: [&str; 4] = ["microphone", "speaker", "cloud_model", "cloud_base_url"];
 

@@ -95,7 +95,7 @@ fn run(
             match job {
                 SttJob::Audio(samples) => utterance.push_audio(&samples),
                 SttJob::Final(turn, all) => finals.push((turn, all)),
-                SttJob::Reset => utterance = Utterance::new(stt, interval_ms),
+                SttJob::Reset => utterance.reset(),
             }
         }
         for (turn, all) in finals {
@@ -103,7 +103,7 @@ fn run(
             if out.send(SttReply::Final(turn, result)).is_err() {
                 return;
             }
-            utterance = Utterance::new(stt, interval_ms);
+            utterance.reset();
         }
         if utterance.partial_due() {
             let flag = CancelFlag::default();

@@ -24,10 +24,13 @@ pub use manifest::{FileFormat, FileSpec, Manifest, ModelKind, ModelSpec};
 pub use store::{problems, FileState, InstalledModel, ModelStore};
 
 /// The id of the model used for `kind` unless the user chose another (see
-/// [`Manifest::default_of`]); empty if the built-in manifest has none.
+/// [`Manifest::default_of`]); empty if the built-in manifest has none. The built-in
+/// manifest is parsed once per process (`Settings::default()` asks for three ids).
 pub fn default_model(kind: ModelKind) -> String {
-    Manifest::builtin()
-        .ok()
+    static BUILTIN: std::sync::OnceLock<Option<Manifest>> = std::sync::OnceLock::new();
+    BUILTIN
+        .get_or_init(|| Manifest::builtin().ok())
+        .as_ref()
         .and_then(|m| m.default_of(kind).map(|spec| spec.id.clone()))
         .unwrap_or_default()
 }

@@ -33,6 +33,13 @@ impl<'a> Utterance<'a> {
         }
     }
 
+    /// Forgets the audio and the last partial: the next utterance starts here.
+    pub fn reset(&mut self) {
+        self.audio.clear();
+        self.next_partial_at = self.interval;
+        self.last_partial = None;
+    }
+
     /// Adds audio without transcribing.
     pub fn push_audio(&mut self, samples: &[f32]) {
         self.audio.extend_from_slice(samples);
@@ -152,6 +159,15 @@ mod tests {
         );
         utterance.push_audio(&[0.0; 1_600]);
         assert_eq!(utterance.partial(&CancelFlag::default()).expect("p"), None);
+
+        utterance.reset();
+        assert_eq!(utterance.audio_ms(), 0);
+        utterance.push_audio(&[0.0; 1_600]);
+        assert_eq!(
+            utterance.partial(&CancelFlag::default()).expect("p"),
+            Some("0 halves".into()),
+            "after a reset the same text is new again"
+        );
 
         let mut never = Utterance::new(&stt, 0);
         never.push_audio(&[0.0; 160_000]);

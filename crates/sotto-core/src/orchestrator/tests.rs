@@ -1,0 +1,821 @@
+//! The voice turn on scripted engines and tokio's paused clock: the test plays the
+//! ears (it sends what they would hear and reads the key presses they get).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use sotto_llm::LlmError;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::*;
+use crate::fakes::{self, FakeInstant, FakeLlm, FakePlayer, FakeStt, FakeVoice, Step};
+use crate::{Assistant, Engines};
+
+const QUESTION: &str = "what is the capital of france";
+const ANSWER: &str = "The capital of France is Paris. It lies on the Seine.";
+
+/// Aborts the test binary if a test runs past its limit: a hang fails, never stalls CI.
+struct Watchdog(Arc<AtomicBool>);
+
+impl Watchdog {
+    fn new() -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&done);
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                if seen.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+            eprintln!("an orchestrator test hung for 10 s");
+            std::process::abort();
+        });
+        Watchdog(done)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A running assistant on fakes, and the test's end of its ears.
+struct Rig {
+    assistant: Assistant,
+    events: broadcast::Receiver<Event>,
+    heard: mpsc::UnboundedSender<Heard>,
+    ears: std_mpsc::Receiver<EarsControl>,
+    llm: Arc<FakeLlm>,
+    player: Arc<FakePlayer>,
+    stt: Arc<FakeStt>,
+    spoken: Arc<Mutex<Vec<String>>>,
+    _watchdog: Watchdog,
+}
+
+struct Parts {
+    settings: TurnSettings,
+    llm: FakeLlm,
+    player: FakePlayer,
+    stt: FakeStt,
+    voice: FakeVoice,
+    instant: Option<FakeInstant>,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Parts {
+            settings: TurnSettings {
+                partial_interval_ms: 0,
+                ..TurnSettings::default()
+            },
+            llm: FakeLlm::saying(ANSWER, Duration::from_millis(20)),
+            player: FakePlayer::instant(),
+            stt: FakeStt::new(),
+            voice: FakeVoice::new(),
+            instant: None,
+        }
+    }
+}
+
+fn start(parts: Parts) -> Rig {
+    let watchdog = Watchdog::new();
+    let llm = Arc::new(parts.llm);
+    let player = Arc::new(parts.player);
+    let stt = Arc::new(parts.stt);
+    let spoken = parts.voice.spoken();
+    let engines = Engines {
+        stt: Arc::clone(&stt) as Arc<dyn sotto_stt::SpeechToText>,
+        llm: Arc::clone(&llm) as Arc<dyn Llm>,
+        voice: Box::new(parts.voice),
+        player: Arc::clone(&player) as Arc<dyn AudioOut>,
+        instant: parts
+            .instant
+            .map(|i| Box::new(i) as Box<dyn crate::intents::InstantSource>),
+        memory: None,
+    };
+    let (heard, heard_rx) = mpsc::unbounded_channel();
+    let (ears_tx, ears) = std_mpsc::channel();
+    let (assistant, events) =
+        Assistant::with_ears(engines, parts.settings, heard_rx, ears_tx).expect("starts");
+    Rig {
+        assistant,
+        events,
+        heard,
+        ears,
+        llm,
+        player,
+        stt,
+        spoken,
+        _watchdog: watchdog,
+    }
+}
+
+impl Rig {
+    async fn next(&mut self) -> Event {
+        loop {
+            match self.events.recv().await {
+                Ok(event) => return event,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => panic!("the assistant stopped"),
+            }
+        }
+    }
+
+    /// Events up to and including the first that `stop` accepts.
+    async fn until(&mut self, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next().await;
+            let last = stop(&event);
+            seen.push(event);
+            if last {
+                return seen;
+            }
+        }
+    }
+
+    /// Events up to the state `state`.
+    async fn until_state(&mut self, state: AssistantState) -> Vec<Event> {
+        self.until(|e| matches!(e, Event::StateChanged { state: s, .. } if *s == state))
+            .await
+    }
+
+    /// Events up to the end of a turn, and how it ended.
+    async fn until_finished(&mut self) -> (Vec<Event>, TurnOutcome, String) {
+        let events = self
+            .until(|e| matches!(e, Event::TurnFinished { .. }))
+            .await;
+        match events.last() {
+            Some(Event::TurnFinished {
+                outcome,
+                heard_text,
+                ..
+            }) => {
+                let (outcome, heard) = (*outcome, heard_text.clone());
+                (events, outcome, heard)
+            }
+            _ => unreachable!("until stops at a finished turn"),
+        }
+    }
+
+    /// The ears hear `text` spoken, in 100 ms blocks, up to its end.
+    fn say(&self, text: &str) {
+        let audio = fakes::spoken(text);
+        self.heard.send(Heard::Started).expect("listening");
+        for block in audio.chunks(1_600) {
+            self.heard
+                .send(Heard::Audio(block.to_vec()))
+                .expect("listening");
+        }
+        self.heard
+            .send(Heard::Utterance {
+                audio,
+                ended_at: Instant::now(),
+            })
+            .expect("listening");
+    }
+
+    /// Push-to-talk: the key goes down, `text` is said, the key comes up.
+    fn ask(&self, text: &str) {
+        self.send(Command::StartListening);
+        self.say(text);
+        self.send(Command::StopListening);
+    }
+
+    /// As [`Rig::say`], at a pace the recogniser keeps up with (real 100 ms blocks
+    /// would take as long as the speech; a few real milliseconds each are enough).
+    async fn say_slowly(&self, text: &str) {
+        let audio = fakes::spoken(text);
+        self.heard.send(Heard::Started).expect("listening");
+        for block in audio.chunks(1_600) {
+            self.heard
+                .send(Heard::Audio(block.to_vec()))
+                .expect("listening");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        self.heard
+            .send(Heard::Utterance {
+                audio,
+                ended_at: Instant::now(),
+            })
+            .expect("listening");
+    }
+
+    fn send(&self, command: Command) {
+        self.assistant.send(command);
+    }
+
+    /// Lets the assistant act on everything sent so far before the test goes on (it
+    /// runs on this thread: the test's next step would otherwise race it).
+    async fn settle(&self) {
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Every key press and cancel the ears got so far.
+    fn controls(&self) -> Vec<EarsControl> {
+        self.ears.try_iter().collect()
+    }
+
+    /// Waits until the mouth has finished `pieces` pieces (it reports a piece just
+    /// after the voice returns), then lets its report through.
+    async fn wait_spoken(&self, pieces: usize) {
+        while self.spoken.lock().map_or(0, |s| s.len()) < pieces {
+            // Lets the model's scripted delays run on the paused clock, and the voice
+            // thread on the real one.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn states(events: &[Event]) -> Vec<AssistantState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StateChanged { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect()
+}
+
+fn errors(events: &[Event]) -> Vec<ErrorKind> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ErrorOccurred { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer_text(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LlmTextChunk { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+use AssistantState::*;
+
+#[tokio::test(start_paused = true)]
+async fn a_spoken_question_goes_through_every_state_and_is_answered() {
+    let mut rig = start(Parts::default());
+    // Push-to-talk rests in IDLE, where it starts: no event for that.
+    rig.send(Command::StartListening);
+    rig.until_state(Listening).await;
+    rig.say(QUESTION);
+    rig.send(Command::StopListening);
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(
+        states(&events),
+        [
+            AnalyzingSpeech,
+            CheckingCache,
+            RoutingToLlm,
+            GeneratingSpeech,
+            Speaking
+        ]
+    );
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(heard, ANSWER);
+    assert_eq!(answer_text(&events), ANSWER);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::TranscriptFinal { turn_id: 1, text } if text == QUESTION)));
+    let Some(Event::TurnFinished {
+        turn_id,
+        timings,
+        provider,
+        ..
+    }) = events.last()
+    else {
+        unreachable!()
+    };
+    assert_eq!(*turn_id, 1);
+    assert_eq!(provider.as_deref(), Some("fake"));
+    for (stage, time) in [
+        ("speech end", timings.speech_end_ms),
+        ("final", timings.stt_final_ms),
+        ("cache", timings.cache_decision_ms),
+        ("first token", timings.first_token_ms),
+        ("first sentence", timings.first_sentence_ms),
+        ("first audio", timings.first_audio_ms),
+        ("playback end", timings.playback_end_ms),
+        ("v2v", timings.v2v_ms),
+    ] {
+        assert!(time.is_some(), "{stage} missing: {timings:?}");
+    }
+    assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+    assert_eq!(rig.controls(), [EarsControl::Press, EarsControl::Release]);
+    // The model got the persona and the question; it read the persona at start.
+    let requests = rig.llm.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].messages.len(), 2);
+    assert_eq!(requests[0].messages[0].role, Role::System);
+    assert_eq!(requests[0].messages[1].content, QUESTION);
+    assert_eq!(rig.llm.warmed().len(), 1);
+    assert_eq!(
+        *rig.spoken.lock().expect("spoken"),
+        ["The capital of France is Paris.", "It lies on the Seine."]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hands_free_listens_at_rest_and_again_after_each_answer() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    let first = rig.next().await;
+    assert!(
+        matches!(
+            first,
+            Event::StateChanged {
+                state: Listening,
+                turn_id: 1,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    for turn in 1..=2 {
+        rig.say(QUESTION);
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+        let rest = rig.next().await;
+        assert!(
+            matches!(rest, Event::StateChanged { state: Listening, turn_id, .. } if turn_id == turn + 1),
+            "{rest:?}"
+        );
+    }
+    assert!(rig.controls().is_empty(), "hands-free presses no key");
+}
+
+#[tokio::test(start_paused = true)]
+async fn partials_follow_the_audio_and_belong_to_the_turn_being_listened_to() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            partial_interval_ms: 500,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    rig.send(Command::StartListening);
+    rig.say_slowly("tell me a long story about a brave little dragon")
+        .await;
+    rig.send(Command::StopListening);
+    let events = rig
+        .until(|e| matches!(e, Event::TranscriptFinal { .. }))
+        .await;
+    let partials: Vec<(u64, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TranscriptPartial { turn_id, text } => Some((*turn_id, text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(!partials.is_empty(), "{events:?}");
+    assert!(partials.iter().all(|(id, _)| *id == 1), "{partials:?}");
+    // Each partial is the start of the question, and grows.
+    for (_, text) in &partials {
+        assert!(
+            "tell me a long story about a brave little dragon".starts_with(text.as_str()),
+            "{text:?}"
+        );
+    }
+    assert!(partials.windows(2).all(|w| w[1].1.len() > w[0].1.len()));
+    assert!(rig.stt.calls() > partials.len(), "the final is a call too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_while_speaking_keeps_only_what_was_heard() {
+    let mut rig = start(Parts {
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    rig.until_state(Speaking).await;
+    rig.wait_spoken(1).await;
+    // Three words of "The capital of France is Paris." (100 ms a word).
+    rig.player.advance_ms(350);
+    rig.send(Command::Interrupt);
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted, "{events:?}");
+    assert_eq!(heard, "The capital of");
+    assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+    assert!(rig.player.stops() >= 1, "the voice was silenced");
+    assert_eq!(
+        rig.controls().last(),
+        Some(&EarsControl::Press),
+        "listens again"
+    );
+    // The next question carries only what was heard.
+    rig.say("and of spain");
+    rig.send(Command::StopListening);
+    rig.until_state(RoutingToLlm).await;
+    let requests = rig.llm.requests();
+    let context = &requests[1].messages;
+    assert_eq!(context.len(), 4, "{context:?}");
+    assert_eq!(context[2].role, Role::Assistant);
+    assert_eq!(context[2].content, "The capital of");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_while_the_model_thinks_cancels_it_and_says_nothing() {
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![
+            vec![Step::Hang],
+            fakes::tokens("Two.", Duration::from_millis(10)),
+        ]),
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    rig.until_state(RoutingToLlm).await;
+    rig.send(Command::Interrupt);
+    let (_, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted);
+    assert_eq!(heard, "");
+    rig.until_state(Listening).await;
+    rig.send(Command::StopListening);
+    rig.send(Command::SendText("what is one plus one".into()));
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(answer_text(&events), "Two.");
+    assert_eq!(*rig.spoken.lock().expect("spoken"), ["Two."]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_final_arriving_after_an_interrupt_is_dropped() {
+    let (stt, gate) = FakeStt::gated();
+    let mut rig = start(Parts {
+        stt,
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    rig.until_state(AnalyzingSpeech).await;
+    rig.send(Command::Interrupt);
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted);
+    // The recogniser finishes the old question now; a typed one follows.
+    gate.open();
+    rig.send(Command::StopListening);
+    rig.send(Command::SendText("hello".into()));
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::TranscriptFinal { turn_id: 1, .. })),
+        "{events:?}"
+    );
+    let asked: Vec<String> = rig
+        .llm
+        .requests()
+        .iter()
+        .filter_map(|r| r.messages.last().map(|m| m.content.clone()))
+        .collect();
+    assert_eq!(
+        asked,
+        ["hello"],
+        "the interrupted question was never answered"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pressing_the_key_while_speaking_interrupts_and_listens() {
+    let mut rig = start(Parts {
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    rig.until_state(Speaking).await;
+    let _ = rig.controls();
+    rig.send(Command::StartListening);
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted);
+    assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+    assert_eq!(rig.controls(), [EarsControl::Press]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hands_free_ignores_its_own_voice_unless_voice_barge_in_is_on() {
+    for barge_in in [false, true] {
+        let mut rig = start(Parts {
+            settings: TurnSettings {
+                mode: ListenMode::HandsFree,
+                partial_interval_ms: 0,
+                barge_in_while_speaking: barge_in,
+                ..TurnSettings::default()
+            },
+            player: FakePlayer::manual(),
+            ..Parts::default()
+        });
+        rig.say(QUESTION);
+        rig.until_state(Speaking).await;
+        // The microphone hears the answer start.
+        rig.heard.send(Heard::Started).expect("ears");
+        rig.settle().await;
+        if barge_in {
+            let (_, outcome, _) = rig.until_finished().await;
+            assert_eq!(outcome, TurnOutcome::Interrupted);
+            assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+        } else {
+            rig.wait_spoken(1).await;
+            rig.player.play_all();
+            rig.wait_spoken(2).await;
+            rig.player.play_all();
+            let (events, outcome, _) = rig.until_finished().await;
+            assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
+            let controls = rig.controls();
+            assert!(
+                controls.contains(&EarsControl::Cancel),
+                "{controls:?} {events:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_echo_guard_lasts_a_moment_after_the_sound_stops() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        // The model stalls after its first sentence, so the voice runs dry mid-answer.
+        llm: FakeLlm::new(vec![vec![
+            Step::Text(Duration::from_millis(10), "Paris. ".into()),
+            Step::Text(Duration::from_millis(10), "It ".into()),
+            Step::Until(Arc::new(Notify::new())),
+        ]]),
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.say(QUESTION);
+    rig.until_state(Speaking).await;
+    rig.wait_spoken(1).await;
+    rig.player.play_all();
+    rig.settle().await;
+    tokio::time::advance(Duration::from_millis(100)).await;
+    rig.heard.send(Heard::Started).expect("ears");
+    rig.settle().await;
+    tokio::time::advance(Duration::from_millis(400)).await;
+    // Still the same turn: an onset 100 ms after the sound stopped was taken for echo;
+    // one 500 ms after is the user.
+    rig.heard.send(Heard::Started).expect("ears");
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted, "{events:?}");
+    assert_eq!(heard, "Paris.");
+    assert_eq!(
+        rig.controls()
+            .iter()
+            .filter(|c| **c == EarsControl::Cancel)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_error_mid_answer_fails_the_turn_after_saying_what_came() {
+    let mut steps = fakes::tokens("It is forty two. And", Duration::from_millis(10));
+    steps.push(Step::Fail(LlmError::Worker("the worker crashed".into())));
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![steps, fakes::tokens("Yes.", Duration::ZERO)]),
+        ..Parts::default()
+    });
+    rig.send(Command::SendText("what is six times seven".into()));
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Failed);
+    assert_eq!(errors(&events), [ErrorKind::Llm]);
+    assert_eq!(heard, "It is forty two. And");
+    rig.until_state(Idle).await;
+    // The assistant goes on.
+    rig.send(Command::SendText("are you there".into()));
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_error_before_any_word_fails_at_once() {
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![vec![Step::Fail(LlmError::Worker("no model".into()))]]),
+        ..Parts::default()
+    });
+    rig.send(Command::SendText("hi".into()));
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Failed);
+    assert_eq!(errors(&events), [ErrorKind::Llm]);
+    assert_eq!(heard, "");
+    assert!(!states(&events).contains(&Speaking));
+    assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+    assert!(rig.spoken.lock().expect("spoken").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instant_answer_is_spoken_without_the_model() {
+    let mut rig = start(Parts {
+        instant: Some(FakeInstant {
+            question: "who are you".into(),
+            answer: "I am Sotto.".into(),
+        }),
+        ..Parts::default()
+    });
+    rig.send(Command::SendText("who are you".into()));
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(heard, "I am Sotto.");
+    assert_eq!(states(&events), [CheckingCache, Speaking]);
+    assert!(matches!(events.last(),
+        Some(Event::TurnFinished { provider: Some(p), .. }) if p == "instant"));
+    assert!(rig.llm.requests().is_empty());
+    // Anything else still goes to the model.
+    rig.send(Command::SendText("who am i".into()));
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(rig.llm.requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_typed_question_while_listening_drops_the_open_utterance() {
+    let mut rig = start(Parts::default());
+    rig.send(Command::StartListening);
+    rig.until_state(Listening).await;
+    rig.heard.send(Heard::Started).expect("ears");
+    rig.heard
+        .send(Heard::Audio(fakes::spoken("what is")))
+        .expect("ears");
+    rig.settle().await;
+    rig.send(Command::SendText("what is two plus two".into()));
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::TranscriptFinal { text, .. } if text == "what is two plus two")));
+    assert_eq!(
+        rig.controls(),
+        [EarsControl::Press, EarsControl::Cancel],
+        "the half-said question was dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_and_empty_transcripts_end_as_no_speech() {
+    let mut rig = start(Parts::default());
+    rig.send(Command::StartListening);
+    rig.until_state(Listening).await;
+    rig.heard.send(Heard::NoSpeech).expect("ears");
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::NoSpeech);
+    rig.until_state(Idle).await;
+    // Sound without words: whisper finds nothing to say.
+    rig.send(Command::StartListening);
+    rig.heard.send(Heard::Started).expect("ears");
+    rig.heard
+        .send(Heard::Utterance {
+            audio: vec![0.01; 16_000],
+            ended_at: Instant::now(),
+        })
+        .expect("ears");
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::NoSpeech, "{events:?}");
+    assert!(rig.llm.requests().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recogniser_failure_fails_the_turn_and_says_why() {
+    let mut rig = start(Parts {
+        stt: FakeStt::failing("whisper broke"),
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Failed);
+    assert_eq!(errors(&events), [ErrorKind::SpeechToText]);
+    assert!(events.iter().any(|e| matches!(e,
+        Event::ErrorOccurred { message, .. } if message.contains("whisper broke"))));
+    assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_voice_failure_silences_the_turn_and_fails_it() {
+    let mut rig = start(Parts {
+        voice: FakeVoice::failing_on("Seine"),
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.send(Command::SendText(QUESTION.into()));
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Failed);
+    assert!(errors(&events).contains(&ErrorKind::Voice), "{events:?}");
+    assert!(rig.player.stops() >= 1);
+    assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_model_sees_the_last_turns_up_to_the_limit() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            history_turns: 1,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        llm: FakeLlm::new(vec![
+            fakes::tokens("One.", Duration::ZERO),
+            fakes::tokens("Two.", Duration::ZERO),
+            fakes::tokens("Three.", Duration::ZERO),
+        ]),
+        ..Parts::default()
+    });
+    for question in ["first", "second", "third"] {
+        rig.send(Command::SendText(question.into()));
+        let (_, outcome, _) = rig.until_finished().await;
+        assert_eq!(outcome, TurnOutcome::Answered);
+    }
+    let contents: Vec<Vec<String>> = rig
+        .llm
+        .requests()
+        .iter()
+        .map(|r| r.turns().map(|m| m.content.clone()).collect())
+        .collect();
+    assert_eq!(contents[0], ["first"]);
+    assert_eq!(contents[1], ["first", "One.", "second"]);
+    assert_eq!(
+        contents[2],
+        ["second", "Two.", "third"],
+        "one earlier turn kept"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_settings_restart_ends_the_old_assistant_cleanly_and_starts_the_new_one() {
+    let mut old = start(Parts {
+        llm: FakeLlm::new(vec![vec![Step::Hang]]),
+        ..Parts::default()
+    });
+    old.send(Command::SendText("tell me everything".into()));
+    old.until_state(RoutingToLlm).await;
+    // What the app does on a settings change: shut down, wait, start anew.
+    old.send(Command::Shutdown);
+    let (_, outcome, _) = old.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted);
+    let Rig {
+        assistant,
+        mut events,
+        ..
+    } = old;
+    assistant.finished().await;
+    // The event stream closes once the orchestrator is gone.
+    while let Ok(_) | Err(RecvError::Lagged(_)) = events.recv().await {}
+    let mut new = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            system_prompt: "You are terse.".into(),
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    assert!(matches!(
+        new.next().await,
+        Event::StateChanged {
+            state: Listening,
+            ..
+        }
+    ));
+    assert_eq!(new.llm.warmed()[0][0].content, "You are terse.");
+    new.say(QUESTION);
+    let (_, outcome, _) = new.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(new.llm.requests()[0].messages[0].content, "You are terse.");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_end_of_the_audio_source_stops_the_assistant_after_the_last_turn() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    rig.say(QUESTION);
+    rig.heard.send(Heard::Ended).expect("ears");
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
+    let Rig { assistant, .. } = rig;
+    assistant.finished().await;
+}
