@@ -23,7 +23,7 @@ pub enum ModelState {
 pub struct ModelStatus {
     /// The model id (`sotto models fetch ID`).
     pub id: String,
-    /// What it is for: stt, llm, tts, vad, embedding, runtime, sample.
+    /// What it is for: stt, llm, tts, vad, turn, embedding, runtime, sample.
     pub kind: String,
     /// A one-line description.
     pub title: String,

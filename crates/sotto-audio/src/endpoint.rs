@@ -7,12 +7,20 @@
 //! only once speech has lasted `min_speech_ms` (its `at_ms` is still the onset), so a
 //! cough or a detector's misfire never flashes "listening"; shorter bursts end as
 //! [`SpeechEvent::Rejected`].
+//!
+//! With a [`TurnDetector`] (hands-free), a pause is judged by what was said, not only by
+//! its length: after `turn_check_ms` of silence the detector is asked once whether the
+//! turn is complete. A complete turn ends there; an incomplete one ("Can you tell me
+//! ...") is given up to `max_pause_ms` to go on. Without a detector, or if it fails,
+//! `hangover_ms` of silence ends the utterance.
 
+use crate::smart_turn::TurnDetector;
 use crate::vad::Vad;
 use crate::{AudioError, SPEECH_RATE};
 
 /// Endpointing settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct EndpointerConfig {
     /// Audio kept from before the detected onset.
     pub pre_roll_ms: u32,
@@ -26,6 +34,13 @@ pub struct EndpointerConfig {
     pub tail_ms: u32,
     /// Speech probability above which a frame counts as speech.
     pub threshold: f32,
+    /// With a turn detector: the silence after which it is asked whether the turn is
+    /// complete (and a complete turn ends).
+    pub turn_check_ms: u32,
+    /// With a turn detector: the silence that ends a turn it called incomplete.
+    pub max_pause_ms: u32,
+    /// With a turn detector: the completion probability from which a turn is complete.
+    pub turn_threshold: f32,
 }
 
 impl Default for EndpointerConfig {
@@ -37,6 +52,9 @@ impl Default for EndpointerConfig {
             min_speech_ms: 250,
             tail_ms: 150,
             threshold: 0.5,
+            turn_check_ms: 200,
+            max_pause_ms: 1_500,
+            turn_threshold: 0.5,
         }
     }
 }
@@ -67,6 +85,19 @@ pub enum SpeechEvent {
     },
 }
 
+/// What the turn detector said about the current pause.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pause {
+    /// Not asked yet (or speech went on since).
+    Unasked,
+    /// The turn is complete: end it.
+    Complete,
+    /// The user is only pausing: wait up to `max_pause_ms`.
+    Incomplete,
+    /// The detector failed: wait the plain hangover.
+    Unknown,
+}
+
 enum State {
     Silent {
         speech_run: usize,
@@ -75,12 +106,15 @@ enum State {
         onset: usize,
         last_speech_end: usize,
         announced: bool,
+        pause: Pause,
     },
 }
 
 /// Turns a stream of samples into [`SpeechEvent`]s.
 pub struct Endpointer {
     vad: Box<dyn Vad + Send>,
+    /// Judges pauses, when set (hands-free).
+    turn: Option<Box<dyn TurnDetector>>,
     config: EndpointerConfig,
     /// Samples not yet a whole frame.
     pending: Vec<f32>,
@@ -90,6 +124,8 @@ pub struct Endpointer {
     kept_from: usize,
     /// Samples consumed into frames so far.
     position: usize,
+    /// Stream position where the last frame the detector called speech ended.
+    last_speech: Option<usize>,
     state: State,
 }
 
@@ -106,13 +142,31 @@ impl Endpointer {
     pub fn new(vad: Box<dyn Vad + Send>, config: EndpointerConfig) -> Endpointer {
         Endpointer {
             vad,
+            turn: None,
             config,
             pending: Vec::new(),
             kept: Vec::new(),
             kept_from: 0,
             position: 0,
+            last_speech: None,
             state: State::Silent { speech_run: 0 },
         }
+    }
+
+    /// True when the detector heard speech in the last `ms` milliseconds of audio (its
+    /// own decision lag added), whatever the utterance state: "is the user still
+    /// talking right now?", where [`Endpointer::in_speech`] still says yes through the
+    /// hangover.
+    pub fn heard_within(&self, ms: u32) -> bool {
+        let window = ms_to_samples(ms.saturating_add(self.vad.decision_lag_ms()));
+        self.last_speech
+            .is_some_and(|end| self.position.saturating_sub(end) <= window)
+    }
+
+    /// The same endpointer, asking `detector` whether a pause ends the turn.
+    pub fn with_turn_detector(mut self, detector: Box<dyn TurnDetector>) -> Endpointer {
+        self.turn = Some(detector);
+        self
     }
 
     /// True while an utterance is open.
@@ -144,6 +198,7 @@ impl Endpointer {
                 onset,
                 last_speech_end,
                 announced,
+                ..
             } => Some(self.close(onset, last_speech_end, announced)),
             State::Silent { .. } => None,
         }
@@ -153,6 +208,9 @@ impl Endpointer {
         self.position += frame.len();
         self.kept.extend_from_slice(frame);
         let speech = self.vad.speech_probability(frame)? >= self.config.threshold;
+        if speech {
+            self.last_speech = Some(self.position);
+        }
         let frame_len = frame.len();
         match self.state {
             State::Silent { speech_run } => {
@@ -165,6 +223,7 @@ impl Endpointer {
                         onset: self.position - run * frame_len,
                         last_speech_end: self.position,
                         announced: false,
+                        pause: Pause::Unasked,
                     };
                     return Ok(self.announce());
                 }
@@ -181,24 +240,59 @@ impl Endpointer {
                 onset,
                 last_speech_end,
                 announced,
+                pause,
             } => {
-                let last = if speech {
-                    self.position
+                let (last, mut pause) = if speech {
+                    (self.position, Pause::Unasked)
                 } else {
-                    last_speech_end
+                    (last_speech_end, pause)
                 };
+                let silence = self.position - last;
+                if pause == Pause::Unasked
+                    && announced
+                    && silence >= ms_to_samples(self.config.turn_check_ms)
+                {
+                    pause = self.judge_pause(onset);
+                }
                 self.state = State::Speaking {
                     onset,
                     last_speech_end: last,
                     announced,
+                    pause,
                 };
-                if self.position - last >= ms_to_samples(self.config.hangover_ms) {
+                let ends_after = match pause {
+                    Pause::Complete => self.config.turn_check_ms,
+                    Pause::Incomplete => self.config.max_pause_ms,
+                    Pause::Unasked | Pause::Unknown => self.config.hangover_ms,
+                };
+                if silence >= ms_to_samples(ends_after) {
                     return Ok(Some(self.close(onset, last, announced)));
                 }
                 return Ok(self.announce());
             }
         }
         Ok(None)
+    }
+
+    /// Asks the turn detector whether the utterance so far is a complete turn.
+    fn judge_pause(&mut self, onset: usize) -> Pause {
+        let Some(detector) = self.turn.as_mut() else {
+            return Pause::Unknown;
+        };
+        let from = onset
+            .saturating_sub(ms_to_samples(self.config.pre_roll_ms))
+            .max(self.kept_from);
+        match detector.completion(&self.kept[from - self.kept_from..]) {
+            Ok(p) if p >= self.config.turn_threshold => Pause::Complete,
+            Ok(p) => {
+                tracing::debug!("turn detector: incomplete ({p:.2}), waiting for more");
+                Pause::Incomplete
+            }
+            Err(e) => {
+                tracing::warn!("turn detector failed, ending turns by silence: {e}");
+                Pause::Unknown
+            }
+        }
     }
 
     /// Announces the utterance once its speech has lasted `min_speech_ms`.
@@ -209,6 +303,7 @@ impl Endpointer {
                 onset,
                 last_speech_end,
                 announced,
+                ..
             } if !*announced && *last_speech_end - *onset >= min => {
                 *announced = true;
                 Some(SpeechEvent::Started {
@@ -315,6 +410,85 @@ mod tests {
                 end_ms: 650
             }]
         );
+    }
+
+    /// A turn detector that answers from a script and remembers how much it heard.
+    struct Judge {
+        answers: std::collections::VecDeque<Result<f32, AudioError>>,
+        heard_ms: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+
+    impl TurnDetector for Judge {
+        fn completion(&mut self, utterance: &[f32]) -> Result<f32, AudioError> {
+            if let Ok(mut heard) = self.heard_ms.lock() {
+                heard.push(samples_to_ms(utterance.len()));
+            }
+            self.answers.pop_front().unwrap_or(Ok(1.0))
+        }
+    }
+
+    fn judged(
+        audio: &[f32],
+        answers: Vec<Result<f32, AudioError>>,
+    ) -> (Vec<SpeechEvent>, Vec<u64>) {
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let judge = Judge {
+            answers: answers.into(),
+            heard_ms: std::sync::Arc::clone(&heard),
+        };
+        let mut ep = Endpointer::new(Box::new(Marker), EndpointerConfig::default())
+            .with_turn_detector(Box::new(judge));
+        let mut events = Vec::new();
+        for c in audio.chunks(320) {
+            events.extend(ep.push(c).unwrap());
+        }
+        events.extend(ep.finish());
+        let heard = heard.lock().map(|h| h.clone()).unwrap_or_default();
+        (events, heard)
+    }
+
+    fn ends(events: &[SpeechEvent]) -> Vec<(u64, u64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SpeechEvent::Ended {
+                    start_ms, end_ms, ..
+                } => Some((*start_ms, *end_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pause_the_detector_calls_incomplete_does_not_end_the_turn() {
+        // "Can you tell me" ... 900 ms ... "what the capital of Spain is?" ... silence.
+        let audio = signal(&[(500, 0.0), (800, 1.0), (900, 0.0), (1200, 1.0), (2000, 0.0)]);
+        // Without a detector the 600 ms hangover cuts the question at the pause.
+        assert_eq!(ends(&run(&audio, 320)), vec![(500, 1300), (2200, 3400)]);
+        // With one: asked after 200 ms of each pause; the first is a pause, the second
+        // the end, which closes at once instead of after the hangover.
+        let (events, heard) = judged(&audio, vec![Ok(0.1), Ok(0.9)]);
+        assert_eq!(ends(&events), vec![(500, 3400)]);
+        // It heard the utterance from its pre-roll to 200 ms into each silence.
+        assert_eq!(heard, vec![300 + 800 + 200, 300 + 2900 + 200]);
+        // The turn ended 200 ms after speech: the Ended event came with that frame.
+        let SpeechEvent::Ended { audio: kept, .. } = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(kept.len(), ms_to_samples(300 + 2900 + 150));
+    }
+
+    #[test]
+    fn an_incomplete_turn_still_ends_after_the_longest_pause_and_a_failure_falls_back() {
+        let audio = signal(&[(500, 0.0), (800, 1.0), (2500, 0.0)]);
+        let (events, _) = judged(&audio, vec![Ok(0.2)]);
+        assert_eq!(ends(&events), vec![(500, 1300)]);
+        let (events, heard) = judged(
+            &audio,
+            vec![Err(AudioError::Detector("the model failed".into()))],
+        );
+        assert_eq!(ends(&events), vec![(500, 1300)]);
+        assert_eq!(heard.len(), 1, "asked once per pause");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Sotto's audio toolkit, free of any UI: microphones and WAV files as sources, turning
 //! any input into the 16 kHz mono stream speech recognition wants, a level meter, finding
 //! where speech starts and ends (voice activity detection plus an endpointer with
-//! pre-roll and hangover), and listening sessions in push-to-talk or hands-free mode.
+//! pre-roll and hangover, and an end-of-turn model that tells a pause from the end), and
+//! listening sessions in push-to-talk or hands-free mode.
 
 pub mod analysis;
 pub mod buffer;
@@ -9,9 +10,11 @@ pub mod capture;
 pub mod endpoint;
 pub mod level;
 pub mod listen;
+pub mod mel;
 pub mod playback;
 pub mod resample;
 pub mod silero;
+pub mod smart_turn;
 pub mod source;
 pub mod vad;
 pub mod virtual_mic;
@@ -25,6 +28,7 @@ pub use listen::{ListenEvent, ListenMode, Listener, ListenerConfig};
 pub use playback::{PlaybackError, Player};
 pub use resample::{to_mono_16k, StreamResampler};
 pub use silero::SileroVad;
+pub use smart_turn::{SmartTurn, TurnDetector};
 pub use source::{deferred_input, AudioSource, DeferredInput, Pace, WavSource, WavSourceConfig};
 pub use vad::{Vad, VadKind, WebRtcVad};
 pub use virtual_mic::spawn_virtual_microphone;

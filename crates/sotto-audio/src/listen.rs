@@ -87,7 +87,9 @@ pub struct ListenerConfig {
     pub endpointer: EndpointerConfig,
     /// Push-to-talk: audio kept from before the key press.
     pub ptt_pre_roll_ms: u32,
-    /// Push-to-talk: audio still taken after the key is released.
+    /// Push-to-talk: audio still taken after the key is released, when the detector hears
+    /// speech at the release (the user released while finishing a word). In silence the
+    /// utterance closes at the release: the tail would only delay the answer.
     pub ptt_tail_ms: u32,
     /// Level meter window.
     pub level_window_ms: u32,
@@ -184,6 +186,9 @@ pub struct Listener {
     utterance: Vec<f32>,
     lost: bool,
 }
+
+/// Speech heard this recently at a key release means the user is still finishing a word.
+const STILL_SPEAKING_MS: u32 = 100;
 
 /// Audio kept for pre-roll: enough for the longest pre-roll plus the endpointer's
 /// announcement delay.
@@ -335,13 +340,17 @@ impl Listener {
         events
     }
 
-    /// Push-to-talk: the key came up. The utterance closes after the tail.
+    /// Push-to-talk: the key came up. The utterance closes now, or after the tail when
+    /// speech is still heard at the release.
     pub fn release(&mut self) -> Vec<ListenEvent> {
         if let PushToTalk::Held {
             start,
             heard_speech,
         } = self.ptt
         {
+            if !self.endpointer.heard_within(STILL_SPEAKING_MS) {
+                return vec![self.close_push_to_talk(start, self.position, heard_speech)];
+            }
             self.ptt = PushToTalk::Releasing {
                 start,
                 release: self.position,
@@ -583,13 +592,36 @@ mod tests {
     }
 
     #[test]
+    fn a_release_in_silence_closes_at_once_without_a_tail() {
+        let mut l = listener(ListenMode::PushToTalk);
+        feed(&mut l, 500, 0.0);
+        let mut events = l.press();
+        events.extend(feed(&mut l, 600, 1.0));
+        // The user stopped 200 ms before letting go of the key.
+        events.extend(feed(&mut l, 200, 0.0));
+        events.extend(l.release());
+        let Some(ListenEvent::Utterance {
+            start_ms,
+            end_ms,
+            audio,
+        }) = events.last()
+        else {
+            panic!("closed at the release: {events:?}")
+        };
+        assert_eq!((*start_ms, *end_ms), (300, 1_300));
+        // 200 ms pre-roll + 800 ms held, no tail.
+        assert_eq!(audio.len(), samples(1_000));
+        assert_eq!(&forwarded(&events), audio);
+        assert!(!l.in_utterance());
+    }
+
+    #[test]
     fn push_to_talk_in_silence_gives_no_speech() {
         let mut l = listener(ListenMode::PushToTalk);
         feed(&mut l, 500, 0.0);
         l.press();
         feed(&mut l, 500, 0.0);
-        l.release();
-        let events = feed(&mut l, 300, 0.0);
+        let events = l.release();
         assert!(
             events.contains(&ListenEvent::NoSpeech {
                 start_ms: 300,

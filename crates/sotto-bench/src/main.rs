@@ -4,6 +4,7 @@
 //! These are benchmarks, not tests: they report numbers and never fail on a slow machine.
 
 mod llm;
+mod stream;
 mod stt;
 mod tts;
 mod vad;
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let result = match which.as_str() {
         "stt" => stt::run(),
+        "stream" => stream::run(),
         "vad" => vad::run(),
         "llm" => llm::run(),
         "tts" => tts::run(),
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
             .and_then(|()| tts::run())
             .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: vad, stt, llm, tts, voice, all)"
+            "unknown benchmark `{other}` (known: vad, stt, stream, llm, tts, voice, all)"
         )),
     };
     match result {

@@ -4,7 +4,8 @@
 //!
 //! Utterances are spoken by espeak-ng (any sentence, reproducible); the end of speech is
 //! the end of the clip, so the time measured is what push-to-talk waits after release.
-//! Hands-free adds the endpointer's hangover on top.
+//! Hands-free adds the endpointer's wait on top. Then the streaming table
+//! ([`crate::stream`]): the recogniser as the voice turn runs it.
 
 use std::process::Command;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use sotto_stt::{word_error_rate, CancelFlag, SttConfig, WhisperStt};
 use crate::quantile;
 
 /// Fifteen requests of the kind people make of an assistant, 2 to 5 s spoken.
-const UTTERANCES: &[&str] = &[
+pub(crate) const UTTERANCES: &[&str] = &[
     "What time is it in Tokyo right now?",
     "Set a timer for ten minutes.",
     "What is the capital of Australia?",
@@ -54,7 +55,8 @@ struct Row {
     wer: f64,
 }
 
-fn speak(text: &str) -> anyhow::Result<Vec<f32>> {
+/// `text` spoken by espeak-ng, 16 kHz mono.
+pub(crate) fn speak(text: &str) -> anyhow::Result<Vec<f32>> {
     let dir = std::env::temp_dir().join(format!("sotto-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("u.wav");
@@ -174,7 +176,7 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
     println!("\n```json\n{}\n```", serde_json::to_string_pretty(&rows)?);
-    Ok(())
+    crate::stream::run()
 }
 
 /// The clip plus 1 s in 20 ms frames, with no floor: what an unguarded tuning would pick.

@@ -163,7 +163,9 @@ fn a_crash_in_the_middle_of_a_turn_keeps_every_earlier_turn() {
     assert!(crashed.title.contains("France"), "{crashed:?}");
     let turns: Vec<TurnRecord> = store.turns(crashed.id).expect("turns");
     assert_eq!(turns.len(), 2, "both turns before the crash: {turns:?}");
-    assert!(turns[0].user_text.contains("France") && turns[1].user_text.contains("sky"));
+    // Words, not their case: a streamed transcript may capitalise differently.
+    let said = |turn: &TurnRecord, word: &str| turn.user_text.to_lowercase().contains(word);
+    assert!(said(&turns[0], "france") && said(&turns[1], "sky"));
     for turn in &turns {
         assert_eq!(turn.outcome, TurnOutcome::Answered);
         assert!(!turn.heard_text.is_empty() && !turn.answer_text.is_empty());
@@ -171,7 +173,7 @@ fn a_crash_in_the_middle_of_a_turn_keeps_every_earlier_turn() {
     }
     let after: Vec<TurnRecord> = store.turns(restarted.id).expect("turns");
     assert_eq!(after.len(), 1);
-    assert!(after[0].user_text.contains("animal"), "{after:?}");
+    assert!(said(&after[0], "animal"), "{after:?}");
 
     // The turn logs of the finished turns: what was heard, what was said, the record.
     let logs = sotto_store::turn_log::TurnLogs::new(dir.path().join("logs"), 50).list();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sotto_audio::{
     CaptureEvent, Endpointer, EndpointerConfig, ListenMode, Listener, ListenerConfig, Player,
-    VadKind,
+    SmartTurn, VadKind,
 };
 use sotto_llm::http::OfflineSwitch;
 use sotto_llm::keys::KeyStore;
@@ -45,6 +45,10 @@ pub struct EngineChoice {
     pub speed: f32,
     /// Hands-free: the speech probability above which a frame counts as speech.
     pub vad_threshold: f32,
+    /// Hands-free: ask the end-of-turn model whether a pause ends the turn (when it is
+    /// installed); otherwise a fixed silence does. Off by default: on the pause test set
+    /// (`tests/pauses.rs`) it still calls 7 of 8 half-questions complete.
+    pub turn_model: bool,
     /// A cloud provider to answer (`None`: the local model alone).
     pub cloud: Option<CloudChoice>,
 }
@@ -82,6 +86,7 @@ impl Default for EngineChoice {
             intents: None,
             speed: 1.0,
             vad_threshold: EndpointerConfig::default().threshold,
+            turn_model: false,
             cloud: None,
         }
     }
@@ -251,18 +256,26 @@ async fn assemble(
         .vad
         .build(store)
         .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
+    let mut endpointer = Endpointer::new(
+        detector,
+        EndpointerConfig {
+            threshold: choice.vad_threshold,
+            ..EndpointerConfig::default()
+        },
+    );
+    if mode.is_hands_free() && choice.turn_model {
+        match SmartTurn::load(store) {
+            Ok(model) => endpointer = endpointer.with_turn_detector(Box::new(model)),
+            // Hands-free still works: a fixed silence ends each turn.
+            Err(e) => tracing::warn!("the end-of-turn model is off: {e}"),
+        }
+    }
     let listener = Listener::new(
         ListenerConfig {
             mode,
             ..ListenerConfig::default()
         },
-        Endpointer::new(
-            detector,
-            EndpointerConfig {
-                threshold: choice.vad_threshold,
-                ..EndpointerConfig::default()
-            },
-        ),
+        endpointer,
     );
     let local: Arc<dyn Llm> = Arc::new(llm);
     let llm = match &choice.cloud {

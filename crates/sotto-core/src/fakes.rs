@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sotto_audio::PlaybackError;
 use sotto_llm::{Answer, ChatRequest, Chunk, Finish, FinishReason, Llm, LlmError, Message, Usage};
-use sotto_stt::{CancelFlag, Segment, SpeechToText, SttError, Transcript, SAMPLE_RATE};
+use sotto_stt::{CancelFlag, Segment, SpeechToText, SttError, Transcript, Word, SAMPLE_RATE};
 use sotto_tts::{AudioChunk, CancellationToken, Tts, TtsError};
 use tokio::sync::Notify;
 
@@ -54,8 +54,11 @@ pub fn spoken(text: &str) -> Vec<f32> {
     audio
 }
 
-/// The words written into `samples` by [`spoken`] (whole words only).
-fn words_in(samples: &[f32]) -> Vec<String> {
+/// The words written into `samples` by [`spoken`] (whole words only), each with its
+/// times: from its start marker, [`WORD_MS`] long (cut at the end of `samples`).
+fn words_in(samples: &[f32]) -> Vec<Word> {
+    let per_word = (WORD_MS * u64::from(SAMPLE_RATE) / 1000) as usize;
+    let ms = |i: usize| i as u64 * 1000 / u64::from(SAMPLE_RATE);
     let mut words = Vec::new();
     let mut i = 0;
     while i < samples.len() {
@@ -77,7 +80,11 @@ fn words_in(samples: &[f32]) -> Vec<String> {
             j += 1;
         }
         if closed && !word.is_empty() {
-            words.push(word);
+            words.push(Word {
+                text: word,
+                start_ms: ms(i),
+                end_ms: ms((i + per_word).min(samples.len())),
+            });
         }
         i = j + 1;
     }
@@ -149,7 +156,12 @@ impl FakeStt {
 }
 
 impl SpeechToText for FakeStt {
-    fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
+    fn transcribe_after(
+        &self,
+        samples: &[f32],
+        _prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(gate) = &self.gate {
             gate.wait();
@@ -160,7 +172,12 @@ impl SpeechToText for FakeStt {
         if let Some(reason) = &self.failure {
             return Err(SttError::Inference(reason.clone()));
         }
-        let text = words_in(samples).join(" ");
+        let words = words_in(samples);
+        let text = words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
         Ok(Transcript {
             segments: vec![Segment {
@@ -168,6 +185,7 @@ impl SpeechToText for FakeStt {
                 end_ms: audio_ms,
                 text: text.clone(),
             }],
+            words,
             text,
             elapsed_ms: 0,
             audio_ms,

@@ -1,6 +1,7 @@
-//! Speech recognition on its own thread: partial transcripts while the user speaks (the
-//! schedule of [`sotto_stt::partial::Utterance`]), the final one when they stop. A partial
-//! still running when the final is asked for is abandoned, so the final never waits for it.
+//! Speech recognition on its own thread: partial transcripts while the user speaks, and
+//! the final one when they stop, both through [`sotto_stt::partial::Utterance`] (its
+//! committed prefix means the final decodes only the audio after it). A partial still
+//! running when the final is asked for is abandoned, so the final never waits for it.
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub enum SttJob {
     /// More audio of the open utterance.
     Audio(Vec<f32>),
-    /// The utterance is complete: transcribe all of it (the `u64` is the turn).
+    /// The utterance is complete: this is all of it (the `u64` is the turn). What the
+    /// partials committed is not decoded again.
     Final(u64, Vec<f32>),
     /// Forget the open utterance.
     Reset,
@@ -24,7 +26,7 @@ pub enum SttJob {
 /// What the recogniser produced.
 #[derive(Debug)]
 pub enum SttReply {
-    /// The words so far.
+    /// The words so far (committed and not).
     Partial(String),
     /// The final transcript of turn `.0`.
     Final(u64, Result<Transcript, SttError>),
@@ -79,8 +81,8 @@ fn run(
 ) {
     let mut utterance = Utterance::new(stt, interval_ms);
     loop {
-        // Block for the next job, then take every job already waiting: a final must not
-        // queue behind partials of audio it already covers.
+        // Block for the next job, then take every job already waiting, in order: a final
+        // must not queue behind partials of audio it already covers.
         let Ok(first) = jobs.recv() else { return };
         let mut pending = vec![first];
         loop {
@@ -90,20 +92,17 @@ fn run(
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        let mut finals = Vec::new();
         for job in pending {
             match job {
                 SttJob::Audio(samples) => utterance.push_audio(&samples),
-                SttJob::Final(turn, all) => finals.push((turn, all)),
+                SttJob::Final(turn, all) => {
+                    let result = utterance.finish_over(&all, &CancelFlag::default());
+                    if out.send(SttReply::Final(turn, result)).is_err() {
+                        return;
+                    }
+                }
                 SttJob::Reset => utterance.reset(),
             }
-        }
-        for (turn, all) in finals {
-            let result = stt.transcribe(&all, &CancelFlag::default());
-            if out.send(SttReply::Final(turn, result)).is_err() {
-                return;
-            }
-            utterance.reset();
         }
         if utterance.partial_due() {
             let flag = CancelFlag::default();

@@ -32,6 +32,8 @@ pub enum ModelKind {
     Tts,
     /// Voice activity detector (ONNX).
     Vad,
+    /// End-of-turn detector: complete turn or a pause (ONNX).
+    Turn,
     /// Sentence embeddings for instant answers (ONNX).
     Embedding,
     /// A native runtime library the engines load (ONNX Runtime).
@@ -47,6 +49,7 @@ impl std::fmt::Display for ModelKind {
             ModelKind::Llm => "llm",
             ModelKind::Tts => "tts",
             ModelKind::Vad => "vad",
+            ModelKind::Turn => "turn",
             ModelKind::Embedding => "embedding",
             ModelKind::Runtime => "runtime",
             ModelKind::Sample => "sample",
@@ -319,6 +322,7 @@ mod tests {
             ModelKind::Llm,
             ModelKind::Tts,
             ModelKind::Vad,
+            ModelKind::Turn,
             ModelKind::Embedding,
             ModelKind::Runtime,
         ] {
@@ -331,6 +335,7 @@ mod tests {
         assert_eq!(id(ModelKind::Tts), Some("piper-en_US-joe-medium"));
         assert_eq!(id(ModelKind::Sample), None);
         assert_eq!(crate::default_model(ModelKind::Vad), "silero-vad-v6");
+        assert_eq!(crate::default_model(ModelKind::Turn), "smart-turn-v3.2");
     }
 
     #[test]

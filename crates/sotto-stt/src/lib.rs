@@ -86,6 +86,20 @@ pub struct Segment {
     pub text: String,
 }
 
+/// One recognised word and where it lies in the audio.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Word {
+    /// The word as written, with its punctuation ("Paris.").
+    pub text: String,
+    /// Start, in milliseconds from the beginning of the audio.
+    pub start_ms: u64,
+    /// End, in milliseconds. [`UNTIMED`] when the recogniser cannot tell.
+    pub end_ms: u64,
+}
+
+/// The end of a [`Word`] whose time the recogniser does not know.
+pub const UNTIMED: u64 = u64::MAX;
+
 /// The result of one transcription.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Transcript {
@@ -93,6 +107,9 @@ pub struct Transcript {
     pub text: String,
     /// Timed segments.
     pub segments: Vec<Segment>,
+    /// The words of `text` with their times (empty from a recogniser that cannot time
+    /// words).
+    pub words: Vec<Word>,
     /// Wall time the transcription took, in milliseconds.
     pub elapsed_ms: u64,
     /// Length of the audio, in milliseconds.
@@ -125,14 +142,32 @@ unsafe extern "C" fn abort_when_cancelled(user_data: *mut std::ffi::c_void) -> b
 /// Speech to text: what the voice turn needs of a recogniser. [`WhisperStt`] is the real
 /// one; tests give the orchestrator a scripted one (`sotto_core::fakes`).
 pub trait SpeechToText: Send + Sync {
-    /// Transcribes 16 kHz mono samples in [-1, 1] on the caller's thread; stops early
-    /// (with [`SttError::Cancelled`]) once `cancel` is raised.
-    fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError>;
+    /// Transcribes 16 kHz mono samples in [-1, 1] that follow the words in `prompt`
+    /// (already recognised, empty at the start of an utterance) on the caller's thread.
+    /// The prompt is context, not audio: it is not repeated in the result, and the
+    /// words' times count from the first of `samples`. Stops early (with
+    /// [`SttError::Cancelled`]) once `cancel` is raised.
+    fn transcribe_after(
+        &self,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError>;
+
+    /// Transcribes 16 kHz mono samples with nothing before them.
+    fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
+        self.transcribe_after(samples, "", cancel)
+    }
 }
 
 impl SpeechToText for WhisperStt {
-    fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
-        WhisperStt::transcribe(self, samples, cancel)
+    fn transcribe_after(
+        &self,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
+        self.decode(samples, prompt, cancel)
     }
 }
 
@@ -173,6 +208,34 @@ impl WhisperStt {
 
     /// Transcribes 16 kHz mono samples in [-1, 1].
     pub fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
+        self.decode(samples, "", cancel)
+    }
+
+    /// The prompt's last words as whisper tokens: at most [`PROMPT_TOKENS`], and none for
+    /// an empty prompt.
+    fn prompt_tokens(&self, prompt: &str) -> Vec<std::ffi::c_int> {
+        let clean: String = prompt.chars().filter(|c| *c != '\0').collect();
+        let words: Vec<&str> = clean.split_whitespace().collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        // Whisper's words start with a space; a word is rarely more than three tokens.
+        let from = words.len().saturating_sub(PROMPT_TOKENS / 3);
+        let text = format!(" {}", words[from..].join(" "));
+        match self.ctx.tokenize(&text, PROMPT_TOKENS * 2) {
+            Ok(tokens) => tokens[tokens.len().saturating_sub(PROMPT_TOKENS)..].to_vec(),
+            // Context only: a prompt that cannot be tokenized is left out.
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Transcribes `samples` after `prompt` (see [`SpeechToText::transcribe_after`]).
+    pub fn decode(
+        &self,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
         let started = Instant::now();
         let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
         let mut state = self
@@ -192,6 +255,12 @@ impl WhisperStt {
         // clip is what lets a shortened encoder context loop on the same words.
         params.set_single_segment(samples.len() < 30 * SAMPLE_RATE as usize);
         params.set_suppress_blank(true);
+        // Word times: where a committed prefix ends in the audio (see `partial`).
+        params.set_token_timestamps(true);
+        let prompt_tokens = self.prompt_tokens(prompt);
+        if !prompt_tokens.is_empty() {
+            params.set_tokens(&prompt_tokens);
+        }
         let ctx = self
             .config
             .audio_ctx
@@ -221,7 +290,10 @@ impl WhisperStt {
         }
         result.map_err(|e| SttError::Inference(e.to_string()))?;
         let mut segments = Vec::new();
+        let mut words = Vec::new();
+        let first_special = self.ctx.token_eot();
         for segment in state.as_iter() {
+            collect_words(&segment, first_special, &mut words);
             let text = without_sound_labels(
                 &segment
                     .to_str_lossy()
@@ -242,32 +314,111 @@ impl WhisperStt {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
+        let mut words = without_labelled_words(words);
+        // Padding is not speech: a word cannot end after the audio does.
+        for word in &mut words {
+            word.end_ms = word.end_ms.min(audio_ms);
+            word.start_ms = word.start_ms.min(word.end_ms);
+        }
         Ok(Transcript {
             text,
             segments,
+            words,
             elapsed_ms: started.elapsed().as_millis() as u64,
             audio_ms,
         })
     }
 }
 
+/// At most this many tokens of earlier text go with a decode as its prompt (whisper takes
+/// up to half its 448-token text context; a short prompt keeps the decoder fast).
+pub const PROMPT_TOKENS: usize = 48;
+
+/// Appends the words of one whisper segment: a token starting with a space starts a new
+/// word; special tokens (end of text, timestamps, ...) are skipped. Times are whisper's
+/// token times (centiseconds, from the start of the decoded audio).
+fn collect_words(
+    segment: &whisper_rs::WhisperSegment<'_>,
+    first_special: whisper_rs::WhisperTokenId,
+    words: &mut Vec<Word>,
+) {
+    let mut bytes: Vec<u8> = Vec::new();
+    let (mut start, mut end) = (0i64, 0i64);
+    let flush = |bytes: &mut Vec<u8>, start: i64, end: i64, words: &mut Vec<Word>| {
+        let text = String::from_utf8_lossy(bytes).trim().to_string();
+        bytes.clear();
+        if !text.is_empty() {
+            words.push(Word {
+                text,
+                start_ms: start.max(0) as u64 * 10,
+                end_ms: end.max(start).max(0) as u64 * 10,
+            });
+        }
+    };
+    for i in 0..segment.n_tokens() {
+        let Some(token) = segment.get_token(i) else {
+            continue;
+        };
+        if token.token_id() >= first_special {
+            continue;
+        }
+        let Ok(piece) = token.to_bytes() else {
+            continue;
+        };
+        let data = token.token_data();
+        if piece.first() == Some(&b' ') && !bytes.is_empty() {
+            flush(&mut bytes, start, end, words);
+        }
+        if bytes.is_empty() {
+            start = data.t0;
+        }
+        bytes.extend_from_slice(piece);
+        end = data.t1;
+    }
+    flush(&mut bytes, start, end, words);
+}
+
+/// `words` without whisper's sound labels ("[BLANK_AUDIO]", "(wind blowing)"), which may
+/// span several words; see [`without_sound_labels`].
+pub fn without_labelled_words(words: Vec<Word>) -> Vec<Word> {
+    let mut kept = Vec::with_capacity(words.len());
+    let mut closing: Option<char> = None;
+    for mut word in words {
+        let text = outside_labels(&word.text, &mut closing);
+        let text = text.trim();
+        if !text.is_empty() {
+            word.text = text.to_string();
+            kept.push(word);
+        }
+    }
+    kept
+}
+
 /// `text` without whisper's labels for what is not speech ("[BLANK_AUDIO]", "[MUSIC]",
 /// "(wind blowing)"): they are not words the user said, so they must not show as a
 /// transcript or reach the language model as a question. Trimmed, single-spaced.
 pub fn without_sound_labels(text: &str) -> String {
+    // An unclosed bracket is a label cut off at the end of the clip: dropped too.
+    outside_labels(text, &mut None)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The characters of `text` outside brackets; `closing` carries an open bracket's closing
+/// character from one piece of text to the next (a label spanning several words).
+fn outside_labels(text: &str, closing: &mut Option<char>) -> String {
     let mut kept = String::with_capacity(text.len());
-    let mut closing: Option<char> = None;
     for c in text.chars() {
-        match (closing, c) {
-            (None, '[') => closing = Some(']'),
-            (None, '(') => closing = Some(')'),
+        match (*closing, c) {
+            (None, '[') => *closing = Some(']'),
+            (None, '(') => *closing = Some(')'),
             (None, _) => kept.push(c),
-            (Some(end), _) if c == end => closing = None,
+            (Some(end), _) if c == end => *closing = None,
             (Some(_), _) => {}
         }
     }
-    // An unclosed bracket is a label cut off at the end of the clip: dropped too.
-    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+    kept
 }
 
 /// Word error rate of `hypothesis` against `reference`: (substitutions + deletions +

@@ -10,7 +10,7 @@ export type ModelStatus = {
  */
 id: string, 
 /**
- * What it is for: stt, llm, tts, vad, embedding, runtime, sample.
+ * What it is for: stt, llm, tts, vad, turn, embedding, runtime, sample.
  */
 kind: string, 
 /**

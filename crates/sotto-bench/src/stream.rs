@@ -1,0 +1,317 @@
+//! Streaming recognition, as the voice turn runs it: audio fed at real-time pace to the
+//! recogniser thread (`sotto_core::stt_worker`, partials every 600 ms with a committed
+//! prefix), then the final asked for at the end of speech. Measured: end of speech ->
+//! final transcript by utterance length, word error rate against a decode of the whole
+//! utterance at once (what the final was before), and the CPU spent on partials per
+//! second of speech, now and as it was (every partial re-transcribing everything so far).
+//!
+//! Clips: espeak-ng questions (under 3 s), two or three of them joined (3-8 s and 8-20 s),
+//! real speech (the JFK excerpt, 11 s; alsa-utils' spoken channel names, about 1 s), and
+//! one 60 s dictation (the JFK excerpt five times with espeak sentences between).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use sotto_core::stt_worker::{SttJob, SttReply, SttWorker};
+use sotto_models::ModelStore;
+use sotto_stt::{word_error_rate, CancelFlag, SpeechToText, SttConfig, WhisperStt};
+
+use crate::quantile;
+use crate::stt::{speak, UTTERANCES};
+
+/// What the voice turn uses.
+const PARTIAL_INTERVAL_MS: u32 = 600;
+
+/// The JFK excerpt's words.
+const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+
+struct Clip {
+    label: String,
+    text: String,
+    audio: Vec<f32>,
+    real: bool,
+}
+
+#[derive(Serialize)]
+struct Measured {
+    clip: String,
+    audio_ms: f64,
+    real: bool,
+    /// End of speech -> final transcript, streaming.
+    final_ms: f64,
+    /// A whole-utterance decode at the end of speech (the final before streaming).
+    whole_ms: f64,
+    wer_stream: f64,
+    wer_whole: f64,
+    /// CPU seconds on partials per second of speech, streaming.
+    partial_cpu_per_s: f64,
+    /// The same for partials that re-transcribe everything (before); `None` when not
+    /// measured (the dictation: minutes of decoding).
+    partial_cpu_per_s_before: Option<f64>,
+}
+
+/// CPU time this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+fn silence(ms: usize) -> Vec<f32> {
+    vec![0.0; ms * 16]
+}
+
+fn clips(store: &ModelStore) -> anyhow::Result<Vec<Clip>> {
+    let mut spoken = Vec::new();
+    for text in UTTERANCES {
+        spoken.push((text.to_string(), speak(text)?));
+    }
+    let mut clips = Vec::new();
+    for (text, audio) in spoken.iter().take(8) {
+        clips.push(Clip {
+            label: "espeak".into(),
+            text: text.clone(),
+            audio: audio.clone(),
+            real: false,
+        });
+    }
+    let join = |parts: &[&(String, Vec<f32>)]| {
+        let mut text = Vec::new();
+        let mut audio = Vec::new();
+        for (t, a) in parts {
+            text.push(t.as_str());
+            audio.extend_from_slice(a);
+            audio.extend(silence(300));
+        }
+        (text.join(" "), audio)
+    };
+    for pair in spoken.chunks(2).take(6) {
+        let refs: Vec<&(String, Vec<f32>)> = pair.iter().collect();
+        let (text, audio) = join(&refs);
+        clips.push(Clip {
+            label: "espeak, two questions".into(),
+            text,
+            audio,
+            real: false,
+        });
+    }
+    for group in spoken.chunks(4).take(3) {
+        let refs: Vec<&(String, Vec<f32>)> = group.iter().collect();
+        let (text, audio) = join(&refs);
+        clips.push(Clip {
+            label: "espeak, four questions".into(),
+            text,
+            audio,
+            real: false,
+        });
+    }
+    let jfk_path = store.require("sample-jfk")?.main_file().to_path_buf();
+    let jfk = sotto_audio::to_mono_16k(&sotto_audio::wav::read(&jfk_path)?)?;
+    clips.push(Clip {
+        label: "JFK (real)".into(),
+        text: JFK.into(),
+        audio: jfk.clone(),
+        real: true,
+    });
+    for (name, text) in [
+        ("Front_Center.wav", "Front center"),
+        ("Rear_Left.wav", "Rear left"),
+        ("Side_Right.wav", "Side right"),
+    ] {
+        let path = std::path::Path::new("/usr/share/sounds/alsa").join(name);
+        let audio = sotto_audio::wav::read(&path)
+            .with_context(|| format!("{} (apt-get install alsa-utils)", path.display()))?;
+        clips.push(Clip {
+            label: "alsa-utils (real)".into(),
+            text: text.into(),
+            audio: sotto_audio::to_mono_16k(&audio)?,
+            real: true,
+        });
+    }
+    let mut text = Vec::new();
+    let mut audio = Vec::new();
+    for i in 0..5 {
+        text.push(JFK.to_string());
+        audio.extend_from_slice(&jfk);
+        let (t, a) = &spoken[i % spoken.len()];
+        text.push(t.clone());
+        audio.extend_from_slice(a);
+    }
+    clips.push(Clip {
+        label: "dictation".into(),
+        text: text.join(" "),
+        audio,
+        real: true,
+    });
+    Ok(clips)
+}
+
+/// Streams `audio` through the recogniser thread at real-time pace, then asks for the
+/// final; returns (end of speech -> final, transcript, CPU seconds during the partials).
+fn stream(stt: &Arc<WhisperStt>, audio: &[f32]) -> anyhow::Result<(f64, String, f64)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = SttWorker::spawn(
+        Arc::clone(stt) as Arc<dyn SpeechToText>,
+        PARTIAL_INTERVAL_MS,
+        tx,
+    )?;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    for (i, block) in audio.chunks(320).enumerate() {
+        worker.send(SttJob::Audio(block.to_vec()));
+        let due = started + Duration::from_millis(20 * (i as u64 + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let cpu = cpu_seconds() - cpu_before;
+    let ended = Instant::now();
+    worker.send(SttJob::Final(1, audio.to_vec()));
+    loop {
+        match rx.blocking_recv() {
+            Some(SttReply::Final(_, result)) => {
+                let ms = ended.elapsed().as_secs_f64() * 1000.0;
+                return Ok((ms, result?.text, cpu));
+            }
+            Some(SttReply::Partial(_)) => {}
+            None => anyhow::bail!("the recogniser stopped"),
+        }
+    }
+}
+
+/// CPU seconds the old partials (each re-transcribing everything so far) cost on `audio`.
+fn partials_before(stt: &WhisperStt, audio: &[f32]) -> anyhow::Result<f64> {
+    let step = PARTIAL_INTERVAL_MS as usize * 16;
+    let started = cpu_seconds();
+    let mut end = step;
+    while end <= audio.len() {
+        stt.transcribe(&audio[..end], &CancelFlag::default())?;
+        end += step;
+    }
+    Ok(cpu_seconds() - started)
+}
+
+/// Runs the streaming benchmark and prints its tables.
+pub fn run() -> anyhow::Result<()> {
+    let store = ModelStore::open_default()?;
+    let model = sotto_models::default_model(sotto_models::ModelKind::Stt);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let stt = Arc::new(WhisperStt::load(
+        &store,
+        &model,
+        SttConfig {
+            threads,
+            ..SttConfig::default()
+        },
+    )?);
+    let clips = clips(&store)?;
+    let mut measured = Vec::new();
+    for clip in &clips {
+        let seconds = clip.audio.len() as f64 / 16_000.0;
+        let whole_started = Instant::now();
+        let whole = stt.transcribe(&clip.audio, &CancelFlag::default())?;
+        let whole_ms = whole_started.elapsed().as_secs_f64() * 1000.0;
+        let (final_ms, text, cpu) = stream(&stt, &clip.audio)?;
+        let before = if seconds < 30.0 {
+            Some(partials_before(&stt, &clip.audio)? / seconds)
+        } else {
+            None
+        };
+        let m = Measured {
+            clip: clip.label.clone(),
+            audio_ms: seconds * 1000.0,
+            real: clip.real,
+            final_ms,
+            whole_ms,
+            wer_stream: word_error_rate(&clip.text, &text),
+            wer_whole: word_error_rate(&clip.text, &whole.text),
+            partial_cpu_per_s: cpu / seconds,
+            partial_cpu_per_s_before: before,
+        };
+        eprintln!(
+            "{} ({:.1} s): final {:.0} ms (whole {:.0} ms), WER {:.1} % (whole {:.1} %): {:?}",
+            m.clip,
+            seconds,
+            m.final_ms,
+            m.whole_ms,
+            m.wer_stream * 100.0,
+            m.wer_whole * 100.0,
+            text
+        );
+        measured.push(m);
+    }
+    println!("\n### Streaming recognition: {model}, {threads} threads, partials every {PARTIAL_INTERVAL_MS} ms\n");
+    println!("End of speech -> final transcript, streaming (committed prefix, only the tail decoded) next to one decode of the whole utterance (the final before); CPU seconds spent on partials per second of speech, streaming and re-transcribing everything (before).\n");
+    println!("| utterance length | clips | streaming p50 | p95 | whole p50 | p95 | partial CPU s/s | before |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, from, to) in [
+        ("under 3 s", 0.0, 3_000.0),
+        ("3-8 s", 3_000.0, 8_000.0),
+        ("8-20 s", 8_000.0, 20_000.0),
+        ("60 s dictation", 20_000.0, f64::MAX),
+    ] {
+        let picked: Vec<&Measured> = measured
+            .iter()
+            .filter(|m| (from..to).contains(&m.audio_ms))
+            .collect();
+        let of = |f: &dyn Fn(&Measured) -> f64| picked.iter().map(|m| f(m)).collect::<Vec<_>>();
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let before: Vec<f64> = picked
+            .iter()
+            .filter_map(|m| m.partial_cpu_per_s_before)
+            .collect();
+        println!(
+            "| {label} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} | {} |",
+            picked.len(),
+            quantile(&of(&|m| m.final_ms), 0.5),
+            quantile(&of(&|m| m.final_ms), 0.95),
+            quantile(&of(&|m| m.whole_ms), 0.5),
+            quantile(&of(&|m| m.whole_ms), 0.95),
+            mean(of(&|m| m.partial_cpu_per_s)),
+            if before.is_empty() {
+                "not run".to_string()
+            } else {
+                format!("{:.2}", mean(before))
+            }
+        );
+    }
+    println!("\n| clips | words | WER streaming | WER whole |");
+    println!("|---|---|---|---|");
+    for (label, real) in [("real speech", true), ("espeak-ng", false)] {
+        let picked: Vec<(&Clip, &Measured)> = clips
+            .iter()
+            .zip(&measured)
+            .filter(|(c, _)| c.real == real)
+            .collect();
+        let words: f64 = picked
+            .iter()
+            .map(|(c, _)| c.text.split_whitespace().count() as f64)
+            .sum();
+        let weighted = |f: &dyn Fn(&Measured) -> f64| {
+            picked
+                .iter()
+                .map(|(c, m)| f(m) * c.text.split_whitespace().count() as f64)
+                .sum::<f64>()
+                / words.max(1.0)
+        };
+        println!(
+            "| {label} | {words:.0} | {:.1} % | {:.1} % |",
+            weighted(&|m| m.wer_stream) * 100.0,
+            weighted(&|m| m.wer_whole) * 100.0
+        );
+    }
+    println!(
+        "\n```json\n{}\n```",
+        serde_json::to_string_pretty(&measured)?
+    );
+    Ok(())
+}
