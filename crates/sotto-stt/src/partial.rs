@@ -33,17 +33,6 @@ const KEEP_UNSURE_MS: u64 = 2_000;
 /// end of the audio may still grow.
 const END_GUARD_MS: u64 = 300;
 
-/// Work done so far, for the benchmark (CPU per second of speech).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Effort {
-    /// Decodes run (partials and the final).
-    pub decodes: u32,
-    /// Samples given to the recogniser in all of them.
-    pub samples_decoded: u64,
-    /// Wall time spent in partial decodes, milliseconds.
-    pub partial_ms: u64,
-}
-
 /// One utterance being transcribed as it grows.
 pub struct Utterance<'a> {
     stt: &'a dyn SpeechToText,
@@ -57,7 +46,6 @@ pub struct Utterance<'a> {
     /// The last decode's words after the committed ones, times from the utterance start.
     unsure: Vec<Word>,
     last_partial: Option<String>,
-    effort: Effort,
 }
 
 fn ms(samples: usize) -> u64 {
@@ -97,7 +85,6 @@ impl<'a> Utterance<'a> {
             committed_at: 0,
             unsure: Vec::new(),
             last_partial: None,
-            effort: Effort::default(),
         }
     }
 
@@ -110,7 +97,6 @@ impl<'a> Utterance<'a> {
         self.committed_at = 0;
         self.unsure.clear();
         self.last_partial = None;
-        self.effort = Effort::default();
     }
 
     /// Adds audio without transcribing.
@@ -133,11 +119,6 @@ impl<'a> Utterance<'a> {
         ms(self.committed_at)
     }
 
-    /// The work done so far.
-    pub fn effort(&self) -> Effort {
-        self.effort
-    }
-
     /// Decodes the audio from the committed point to `end` (samples) with the committed
     /// words as the prompt; returns its words, times from the start of the utterance,
     /// without a repeat of the last committed words at their start.
@@ -150,8 +131,6 @@ impl<'a> Utterance<'a> {
         let tail = &self.audio[from..end];
         let prompt = self.committed_text();
         let transcript = self.stt.transcribe_after(tail, &prompt, cancel)?;
-        self.effort.decodes += 1;
-        self.effort.samples_decoded += tail.len() as u64;
         let offset = ms(from);
         let mut words: Vec<Word> = if transcript.words.is_empty() {
             // A recogniser that cannot time its words: nothing of it can be committed.
@@ -221,10 +200,7 @@ impl<'a> Utterance<'a> {
     pub fn partial(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
         let end = self.audio.len();
         self.next_partial_at = end + self.interval.max(1);
-        let started = Instant::now();
-        let decoded = self.decode_tail(end, cancel);
-        self.effort.partial_ms += started.elapsed().as_millis() as u64;
-        let (_, mut words) = decoded?;
+        let (_, mut words) = self.decode_tail(end, cancel)?;
         let end_ms = ms(end);
         // Agreement: the longest common prefix with the previous decode, among words
         // that end clear of the end of the audio.
