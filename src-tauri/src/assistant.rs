@@ -20,8 +20,15 @@ use crate::protocol::{AppStatus, UiCommand, EVENT, SETUP, STATUS};
 use crate::setup;
 
 /// Test-only: a WAV file spoken into a virtual microphone each time listening starts,
-/// instead of the real microphone (the end-to-end test has no microphone).
+/// instead of the real microphone (the end-to-end test has no microphone); or a folder
+/// of them, spoken one after the other in the order of their names, one per start (the
+/// app bench).
 pub const TEST_INPUT_VAR: &str = "SOTTO_TEST_INPUT";
+
+/// Test-only: every event of the assistant is also appended to this file, one JSON
+/// object per line with the wall-clock time it left (`{"unix_ms": .., "event": ..}`), so
+/// the app bench reads each turn's own timings without touching the window.
+pub const EVENTS_FILE_VAR: &str = "SOTTO_EVENTS_FILE";
 
 /// What the owner task is asked to do.
 enum Control {
@@ -200,8 +207,13 @@ enum Input {
     Microphone {
         _capture: Capture,
     },
-    /// The test input: the clip is spoken into the virtual microphone at each start.
-    Virtual(std_mpsc::Sender<AudioBuffer>, AudioBuffer),
+    /// The test input: the next clip is spoken into the virtual microphone at each start
+    /// (after the last, the first again).
+    Virtual {
+        microphone: std_mpsc::Sender<AudioBuffer>,
+        clips: Vec<AudioBuffer>,
+        next: std::sync::atomic::AtomicUsize,
+    },
     /// No microphone: silence, so typed questions still work.
     Silent {
         _microphone: std_mpsc::Sender<AudioBuffer>,
@@ -358,8 +370,19 @@ struct Running {
 
 impl Running {
     fn send(&self, command: UiCommand) {
-        if let (UiCommand::StartListening, Input::Virtual(mic, clip)) = (&command, &self.input) {
-            let _ = mic.send(clip.clone());
+        if let (
+            UiCommand::StartListening,
+            Input::Virtual {
+                microphone,
+                clips,
+                next,
+            },
+        ) = (&command, &self.input)
+        {
+            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(clip) = clips.get(at % clips.len().max(1)) {
+                let _ = microphone.send(clip.clone());
+            }
         }
         self.assistant.send(command.into());
     }
@@ -413,12 +436,16 @@ async fn start_assistant(
         })?;
     let (assistant, mut events, answers) = (started.assistant, started.events, started.answers);
     let forward = app.clone();
+    let mut events_file = events_file();
     tauri::async_runtime::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(event) => {
                     if let Event::StateChanged { state: now, .. } = &event {
                         let _ = state.send(*now);
+                    }
+                    if let Some(file) = events_file.as_mut() {
+                        log_event(file, &event);
                     }
                     let _ = forward.emit(EVENT, &event);
                 }
@@ -435,6 +462,37 @@ async fn start_assistant(
         speaker,
     });
     Ok(Running { assistant, input })
+}
+
+/// The file [`EVENTS_FILE_VAR`] names, opened for appending.
+fn events_file() -> Option<std::fs::File> {
+    let path = std::env::var_os(EVENTS_FILE_VAR)?;
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(file) => Some(file),
+        Err(e) => {
+            tracing::warn!(
+                "cannot write events to {}: {e}",
+                PathBuf::from(path).display()
+            );
+            None
+        }
+    }
+}
+
+/// Appends `event` to `file` as one line, stamped with the wall clock.
+fn log_event(file: &mut std::fs::File, event: &Event) {
+    use std::io::Write;
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let line = serde_json::json!({ "unix_ms": unix_ms, "event": event });
+    if let Err(e) = writeln!(file, "{line}") {
+        tracing::warn!("cannot write an event: {e}");
+    }
 }
 
 fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
@@ -469,11 +527,36 @@ fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, 
     let (clips, clips_rx) = std_mpsc::channel();
     if let Some(path) = std::env::var_os(TEST_INPUT_VAR) {
         let path = PathBuf::from(path);
-        let clip = sotto_audio::wav::read(&path).map_err(|e| e.to_string())?;
+        let files = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.clone()]
+        };
+        let recorded = files
+            .iter()
+            .map(|file| {
+                sotto_audio::wav::read(file).map_err(|e| format!("{}: {e}", file.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if recorded.is_empty() {
+            return Err(format!("no WAV files in {}", path.display()));
+        }
         sotto_audio::spawn_virtual_microphone(clips_rx, events_tx)
             .map_err(|e| format!("cannot start the test input: {e}"))?;
         let name = format!("test input {}", path.display());
-        return Ok((Input::Virtual(clips, clip), events, name));
+        let input = Input::Virtual {
+            microphone: clips,
+            clips: recorded,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        };
+        return Ok((input, events, name));
     }
     match Capture::start(device) {
         Ok((capture, events)) => {

@@ -145,6 +145,42 @@ describe("the window", () => {
     document.body.innerHTML = body;
   });
 
+  it("streams an answer into the drawn turn instead of rebuilding the turns", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    source.emit(
+      { type: "transcript_final", turn_id: 1, text: "Hi." },
+      { type: "turn_finished", turn_id: 1, outcome: "answered", user_text: "Hi.", heard_text: "Hello!", provider: "local", timings: timings() },
+      { type: "transcript_final", turn_id: 2, text: "Tell me about whales." },
+      { type: "llm_text_chunk", turn_id: 2, text: "Whales" },
+    );
+    const [earlier, current] = document.querySelectorAll<HTMLElement>(".turn");
+    const answer = current.querySelector(".answer");
+    source.emit(
+      { type: "llm_text_chunk", turn_id: 2, text: " are" },
+      { type: "llm_text_chunk", turn_id: 2, text: " large mammals." },
+    );
+    const after = document.querySelectorAll<HTMLElement>(".turn");
+    // The same elements, the text grown in place.
+    expect(after[0]).toBe(earlier);
+    expect(after[1]).toBe(current);
+    expect(current.querySelector(".answer")).toBe(answer);
+    expect(current.querySelector(".answer")?.textContent).toBe("Whales are large mammals.");
+    // The end of the turn redraws it (its source line), and only it.
+    source.emit({ type: "turn_finished", turn_id: 2, outcome: "answered", user_text: "Tell me about whales.", heard_text: "Whales are large mammals.", provider: "local", timings: timings() });
+    const finished = document.querySelectorAll<HTMLElement>(".turn");
+    expect(finished[0]).toBe(earlier);
+    expect(finished[1].querySelector(".turn-source")?.textContent).toBe("Answered by the local model");
+    // A turn with nothing said leaves, the others stay.
+    source.emit(
+      { type: "transcript_partial", turn_id: 3, text: "um" },
+      { type: "turn_finished", turn_id: 3, outcome: "no_speech", user_text: "", heard_text: "", provider: null, timings: timings() },
+    );
+    expect(document.querySelectorAll(".turn")).toHaveLength(2);
+    expect(document.querySelectorAll(".turn")[0]).toBe(earlier);
+  });
+
   it("waits for the assistant, then talks, streams, charts and interrupts", async () => {
     const source = new FakeSource({ type: "starting", step: "Loading the models" });
     startWindow(source);

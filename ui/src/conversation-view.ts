@@ -54,18 +54,74 @@ function turnElement(turn: TurnView): HTMLElement {
   return item;
 }
 
+/** What is on screen for one turn: the view it was drawn from, and its element. */
+interface Drawn {
+  turn: TurnView;
+  item: HTMLElement;
+}
+
+/** Per turns list: what each turn's element shows, so a streamed token touches one text
+ * node instead of rebuilding every turn (the webview shares two cores with the engines). */
+const drawnTurns = new WeakMap<HTMLElement, Map<number, Drawn>>();
+
+/** Whether `next` differs from `prev` only by more answer text after what is drawn. */
+function onlyMoreAnswer(prev: TurnView, next: TurnView): boolean {
+  return (
+    prev.answer !== "" &&
+    next.answer.startsWith(prev.answer) &&
+    prev.userText === next.userText &&
+    prev.partial === next.partial &&
+    prev.outcome === next.outcome &&
+    next.outcome === null &&
+    prev.provider === next.provider
+  );
+}
+
+/** The element for `turn`, reusing what is drawn for it where that is enough. */
+function drawTurn(drawn: Map<number, Drawn>, turn: TurnView): HTMLElement {
+  const before = drawn.get(turn.id);
+  if (before?.turn === turn) return before.item;
+  if (before && onlyMoreAnswer(before.turn, turn)) {
+    const answer = before.item.querySelector(".answer");
+    if (answer) {
+      answer.append(turn.answer.slice(before.turn.answer.length));
+      drawn.set(turn.id, { turn, item: before.item });
+      return before.item;
+    }
+  }
+  const item = turnElement(turn);
+  if (before) before.item.replaceWith(item);
+  drawn.set(turn.id, { turn, item });
+  return item;
+}
+
 /** Draws `session` into `el`. */
 export function renderConversation(session: Session, el: ConversationElements): void {
-  const label = stateLabel(session.state);
-  el.orb.dataset.state = session.state;
-  el.orb.setAttribute("aria-label", `Assistant state: ${label.toLowerCase()}`);
-  el.label.textContent = label;
-  el.label.dataset.state = session.state;
-  el.hint.textContent = stateHint[session.state];
-  el.turns.replaceChildren(...session.turns.map(turnElement));
-  const listening = session.state === "LISTENING";
-  el.talk.textContent = listening ? "Done" : "Talk";
-  el.talk.dataset.listening = String(listening);
-  el.talk.style.setProperty("--listening-colour", STATES.LISTENING.colour);
-  el.interrupt.disabled = !answering(session.state);
+  if (el.label.dataset.state !== session.state) {
+    const label = stateLabel(session.state);
+    el.orb.dataset.state = session.state;
+    el.orb.setAttribute("aria-label", `Assistant state: ${label.toLowerCase()}`);
+    el.label.textContent = label;
+    el.label.dataset.state = session.state;
+    el.hint.textContent = stateHint[session.state];
+    const listening = session.state === "LISTENING";
+    el.talk.textContent = listening ? "Done" : "Talk";
+    el.talk.dataset.listening = String(listening);
+    el.talk.style.setProperty("--listening-colour", STATES.LISTENING.colour);
+    el.interrupt.disabled = !answering(session.state);
+  }
+  let drawn = drawnTurns.get(el.turns);
+  if (!drawn) {
+    drawn = new Map();
+    drawnTurns.set(el.turns, drawn);
+  }
+  const items = session.turns.map((turn) => drawTurn(drawn, turn));
+  const shown = new Set(session.turns.map((t) => t.id));
+  for (const id of [...drawn.keys()]) {
+    if (!shown.has(id)) drawn.delete(id);
+  }
+  // Touch the list itself only when turns came, went or moved.
+  const children = el.turns.children;
+  const same = children.length === items.length && items.every((item, i) => children[i] === item);
+  if (!same) el.turns.replaceChildren(...items);
 }

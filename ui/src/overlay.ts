@@ -1,8 +1,9 @@
 // The overlay: a small always-on-top window with the orb and the state, nothing else.
-// It follows the same events as the main window.
+// It follows the assistant's state changes.
 import type { AppStatus } from "./bindings/AppStatus";
 import type { Event } from "./bindings/Event";
-import { apply, initialSession, stateLabel } from "./session";
+import type { AssistantState } from "./bindings/AssistantState";
+import { stateLabel } from "./session";
 import type { AssistantSource } from "./source";
 
 /** What the overlay says when the assistant is not ready. */
@@ -25,15 +26,17 @@ export function startOverlay(source: Pick<AssistantSource, "onEvent" | "onStatus
   const orb = doc.getElementById("orb");
   const label = doc.getElementById("state-label");
   if (!orb || !label) throw new Error("the overlay page has no #orb or #state-label");
-  let session = initialSession;
+  // Only the state: the overlay neither keeps the turns nor redraws for each token.
+  let state: AssistantState = "IDLE";
   let notReady: string | null = "Starting…";
   const draw = () => {
-    orb.dataset.state = session.state;
-    label.dataset.state = session.state;
-    label.textContent = notReady ?? stateLabel(session.state);
+    orb.dataset.state = state;
+    label.dataset.state = state;
+    label.textContent = notReady ?? stateLabel(state);
   };
   source.onEvent((event: Event) => {
-    session = apply(session, event);
+    if (event.type !== "state_changed" || event.state === state) return;
+    state = event.state;
     draw();
   });
   const onStatus = (status: AppStatus) => {

@@ -45,7 +45,7 @@ fn host_triple() -> Result<String, String> {
         .ok_or_else(|| "`rustc -vV` names no host".to_string())
 }
 
-fn build_deb() -> Result<PathBuf, String> {
+pub(crate) fn build_deb() -> Result<PathBuf, String> {
     let target = setup::target_dir()?;
     step(
         "build the LLM worker (release)",

@@ -3,12 +3,14 @@
 //! - `cargo xtask run [--headless [FILE.wav]]`: set up, then start Sotto.
 //! - `cargo xtask test`: set up, then every check and test CI runs.
 //! - `cargo xtask setup`: only the set-up (system packages, models).
+//! - `cargo xtask bench [STAGE]`, `cargo xtask bench app`: measurements on release builds.
 //! - `cargo xtask bundle [--check]`: the .deb installer (and, with `--check`, install it,
 //!   start it, remove it).
 //!
 //! Set-up is idempotent and quick the second time: packages already present are not
 //! reinstalled, models already verified are not downloaded, and cargo rebuilds nothing.
 
+mod bench_app;
 mod bundle;
 mod setup;
 mod shell;
@@ -22,6 +24,9 @@ commands:
   test                         install what is missing, then run every check and test
   bench [STAGE]                install what is missing, then measure (release build);
                                STAGE: vad, stt, llm, tts, voice or all (the default)
+  bench app [--questions DIR] [--json FILE]
+                               the release app in its window, spoken questions
+                               through the global hotkey, against the same headless
   bundle [--check]             build the .deb installer (release); --check installs it,
                                starts it under Xvfb until it is ready, and removes it
   setup                        install what is missing (system packages, models)
@@ -33,6 +38,9 @@ fn main() -> ExitCode {
         Some("setup") => setup::all().map(|_| ()),
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("app") => {
+            bench_app::run(&args[2..])
+        }
         Some("bench") => bench(&args[1..]),
         Some("bundle") => bundle::bundle(args.iter().any(|a| a == "--check")).map(|_| ()),
         Some("models") => setup::build_workspace().and_then(|ws| ws.sotto(&args[1..])),

@@ -26,6 +26,10 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("espeak-ng-data", "espeak-ng's pronunciation data"),
     (
+        "espeak-ng",
+        "spoken questions for the recognition benchmark (`cargo xtask bench stt`)",
+    ),
+    (
         "libwebkit2gtk-4.1-dev",
         "the desktop window's web view (Tauri)",
     ),

@@ -126,8 +126,16 @@ pub struct Endpointer {
     position: usize,
     /// Stream position where the last frame the detector called speech ended.
     last_speech: Option<usize>,
+    /// With a turn detector: the last utterance's audio (its last 8 s at most) and the
+    /// stream position where it ends. An utterance that follows it closely may be the
+    /// rest of the same sentence ("How many ounces are in ... a pound?"): the detector
+    /// hears both, as "a pound?" alone sounds unfinished.
+    previous: Option<(usize, Vec<f32>)>,
     state: State,
 }
+
+/// An utterance starting this soon after the last one ended is judged together with it.
+const PREVIOUS_WITHIN_MS: u32 = 2_000;
 
 fn ms_to_samples(ms: u32) -> usize {
     (ms as usize) * SPEECH_RATE as usize / 1000
@@ -149,6 +157,7 @@ impl Endpointer {
             kept_from: 0,
             position: 0,
             last_speech: None,
+            previous: None,
             state: State::Silent { speech_run: 0 },
         }
     }
@@ -282,7 +291,24 @@ impl Endpointer {
         let from = onset
             .saturating_sub(ms_to_samples(self.config.pre_roll_ms))
             .max(self.kept_from);
-        match detector.completion(&self.kept[from - self.kept_from..]) {
+        let current = &self.kept[from - self.kept_from..];
+        let joined;
+        let heard = match &self.previous {
+            Some((end, audio))
+                if from.saturating_sub(*end) <= ms_to_samples(PREVIOUS_WITHIN_MS)
+                    && current.len() < crate::smart_turn::WINDOW_SAMPLES =>
+            {
+                // The gap between them was quiet: zeros stand for it. Only what the
+                // detector's window holds is joined.
+                let room = crate::smart_turn::WINDOW_SAMPLES - current.len();
+                let gap = from.saturating_sub(*end).min(room);
+                let earlier = audio.len().min(room - gap);
+                joined = [&audio[audio.len() - earlier..], &vec![0.0; gap], current].concat();
+                &joined[..]
+            }
+            _ => current,
+        };
+        match detector.completion(heard) {
             Ok(p) if p >= self.config.turn_threshold => Pause::Complete,
             Ok(p) => {
                 tracing::debug!("turn detector: incomplete ({p:.2}), waiting for more");
@@ -324,6 +350,10 @@ impl Endpointer {
             .max(self.kept_from);
         let to = (end + ms_to_samples(self.config.tail_ms)).min(self.kept_from + self.kept.len());
         let audio = self.kept[from - self.kept_from..to - self.kept_from].to_vec();
+        if self.turn.is_some() && announced {
+            let keep = audio.len().min(crate::smart_turn::WINDOW_SAMPLES);
+            self.previous = Some((to, audio[audio.len() - keep..].to_vec()));
+        }
         self.kept.clear();
         self.kept_from = self.position;
         self.state = State::Silent { speech_run: 0 };
@@ -476,6 +506,23 @@ mod tests {
             panic!("{events:?}")
         };
         assert_eq!(kept.len(), ms_to_samples(300 + 2900 + 150));
+    }
+
+    #[test]
+    fn an_utterance_soon_after_the_last_is_judged_together_with_it() {
+        // "How many ounces are in" (called complete: cut), 900 ms, "a pound?".
+        let audio = signal(&[(500, 0.0), (800, 1.0), (900, 0.0), (600, 1.0), (2000, 0.0)]);
+        let (events, heard) = judged(&audio, vec![Ok(0.9), Ok(0.9)]);
+        assert_eq!(ends(&events), vec![(500, 1300), (2200, 2800)]);
+        // The second judgement heard the first utterance (pre-roll, speech, tail), the
+        // gap after it, then the second from its pre-roll to 200 ms into the silence.
+        let first = 300 + 800 + 150;
+        let gap = 2200 - 300 - (1300 + 150);
+        assert_eq!(heard, vec![300 + 800 + 200, first + gap + 300 + 600 + 200]);
+        // Long after, an utterance is judged alone.
+        let audio = signal(&[(500, 0.0), (800, 1.0), (3000, 0.0), (600, 1.0), (2000, 0.0)]);
+        let (_, heard) = judged(&audio, vec![Ok(0.9), Ok(0.9)]);
+        assert_eq!(heard, vec![300 + 800 + 200, 300 + 600 + 200]);
     }
 
     #[test]

@@ -137,6 +137,18 @@ pub enum ListenEvent {
         #[serde(skip)]
         audio: Vec<f32>,
     },
+    /// The user stopped speaking inside the open utterance (the detector has heard
+    /// silence for [`PAUSE_REPORT_MS`]): the utterance may be over, or only paused. The
+    /// recogniser starts the final transcript now, so it is ready when the turn ends.
+    Paused {
+        /// When the pause was noticed.
+        at_ms: u64,
+    },
+    /// Speech again after a [`ListenEvent::Paused`], in the same utterance.
+    Resumed {
+        /// When.
+        at_ms: u64,
+    },
     /// An utterance closed without speech in it (a cough, or a key tapped in silence).
     NoSpeech {
         /// Onset or key press.
@@ -184,8 +196,15 @@ pub struct Listener {
     ptt: PushToTalk,
     /// Push-to-talk: the open utterance's audio.
     utterance: Vec<f32>,
+    /// A pause in the open utterance was reported and no speech came since.
+    paused: bool,
     lost: bool,
 }
+
+/// Silence after speech in an open utterance that is reported as a pause
+/// ([`ListenEvent::Paused`]), on top of the detector's own decision lag: longer than the
+/// gaps inside words, as short as possible, since the final transcript starts then.
+pub const PAUSE_REPORT_MS: u32 = 60;
 
 /// Speech heard this recently at a key release means the user is still finishing a word.
 const STILL_SPEAKING_MS: u32 = 100;
@@ -216,6 +235,7 @@ impl Listener {
             open: false,
             ptt: PushToTalk::Idle,
             utterance: Vec::new(),
+            paused: false,
             lost: false,
         }
     }
@@ -296,7 +316,32 @@ impl Listener {
                 self.push_to_talk_audio(block, heard, &mut events);
             }
         }
+        self.report_pause(&mut events);
         Ok(events)
+    }
+
+    /// Reports the user going quiet, or speaking again, inside an open utterance that
+    /// has had speech.
+    fn report_pause(&mut self, events: &mut Vec<ListenEvent>) {
+        let spoken = match self.ptt {
+            PushToTalk::Held { heard_speech, .. } | PushToTalk::Releasing { heard_speech, .. } => {
+                heard_speech
+            }
+            PushToTalk::Idle => self.open,
+        };
+        if !spoken {
+            self.paused = false;
+            return;
+        }
+        let quiet = !self.endpointer.heard_within(PAUSE_REPORT_MS);
+        let at_ms = ms(self.position);
+        if quiet && !self.paused {
+            self.paused = true;
+            events.push(ListenEvent::Paused { at_ms });
+        } else if !quiet && self.paused {
+            self.paused = false;
+            events.push(ListenEvent::Resumed { at_ms });
+        }
     }
 
     /// Push-to-talk: the key went down.
@@ -368,6 +413,7 @@ impl Listener {
         self.ptt = PushToTalk::Idle;
         self.utterance.clear();
         self.open = false;
+        self.paused = false;
     }
 
     /// The source ended (a file played out): closes an open utterance.
@@ -554,6 +600,57 @@ mod tests {
                 _ => Vec::new(),
             })
             .collect()
+    }
+
+    /// The pause reports in `events`: ("paused" | "resumed", at ms).
+    fn pauses(events: &[ListenEvent]) -> Vec<(&'static str, u64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ListenEvent::Paused { at_ms } => Some(("paused", *at_ms)),
+                ListenEvent::Resumed { at_ms } => Some(("resumed", *at_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pauses_inside_an_utterance_are_reported_once_each_after_the_audio_before_them() {
+        let mut l = listener(ListenMode::PushToTalk);
+        feed(&mut l, 200, 0.0);
+        l.press();
+        // Silence before any speech is no pause: there is nothing to transcribe.
+        let mut events = feed(&mut l, 200, 0.0);
+        assert!(pauses(&events).is_empty(), "{events:?}");
+        events.extend(feed(&mut l, 400, 0.9));
+        events.extend(feed(&mut l, 300, 0.0));
+        events.extend(feed(&mut l, 200, 0.9));
+        events.extend(feed(&mut l, 300, 0.0));
+        // Speech 400-800 ms and 1100-1300 ms: each silence reported 60 ms in (rounded
+        // up to the 20 ms block), the speech between as a resumption.
+        assert_eq!(
+            pauses(&events),
+            [("paused", 880), ("resumed", 1120), ("paused", 1380)]
+        );
+        // The pause comes after the audio it follows: the recogniser has all of it.
+        let paused_at = events
+            .iter()
+            .position(|e| matches!(e, ListenEvent::Paused { .. }))
+            .expect("a pause");
+        // (The pre-roll came with the press.)
+        assert_eq!(forwarded(&events[..paused_at]).len(), 16 * (200 + 400 + 80));
+        l.release();
+        assert!(
+            pauses(&feed(&mut l, 300, 0.0)).is_empty(),
+            "closed: no more pauses"
+        );
+
+        // Hands-free too, inside the utterance the detector opened.
+        let mut l = listener(ListenMode::HandsFree);
+        feed(&mut l, 200, 0.0);
+        let mut events = feed(&mut l, 600, 0.9);
+        events.extend(feed(&mut l, 200, 0.0));
+        assert_eq!(pauses(&events), [("paused", 880)]);
     }
 
     #[test]

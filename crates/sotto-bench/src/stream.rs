@@ -1,6 +1,7 @@
-//! Streaming recognition, as the voice turn runs it: audio fed at real-time pace to the
-//! recogniser thread (`sotto_core::stt_worker`, partials every 600 ms with a committed
-//! prefix), then the final asked for at the end of speech. Measured: end of speech ->
+//! Streaming recognition, as the voice turn runs it: audio fed at real-time pace through
+//! the push-to-talk listener to the recogniser thread (`sotto_core::stt_worker`, partials
+//! every 600 ms, settled words past 8 s, the final decoded when the user goes quiet),
+//! then the key released a moment after the end of speech. Measured: key release ->
 //! final transcript by utterance length, word error rate against a decode of the whole
 //! utterance at once (what the final was before), and the CPU spent on partials per
 //! second of speech, now and as it was (every partial re-transcribing everything so far).
@@ -14,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
+use sotto_audio::{
+    Endpointer, EndpointerConfig, ListenEvent, ListenMode, Listener, ListenerConfig, SmartTurn,
+    TurnDetector, VadKind,
+};
 use sotto_core::stt_worker::{SttJob, SttReply, SttWorker};
 use sotto_models::ModelStore;
 use sotto_stt::{word_error_rate, CancelFlag, SpeechToText, SttConfig, WhisperStt};
@@ -39,7 +44,8 @@ struct Measured {
     clip: String,
     audio_ms: f64,
     real: bool,
-    /// End of speech -> final transcript, streaming.
+    /// Key release -> final transcript, streaming (released [`RELEASE_AFTER_MS`] after
+    /// the end of speech).
     final_ms: f64,
     /// A whole-utterance decode at the end of speech (the final before streaming).
     whole_ms: f64,
@@ -157,29 +163,81 @@ fn clips(store: &ModelStore) -> anyhow::Result<Vec<Clip>> {
     Ok(clips)
 }
 
-/// Streams `audio` through the recogniser thread at real-time pace, then asks for the
-/// final; returns (end of speech -> final, transcript, CPU seconds during the partials).
-fn stream(stt: &Arc<WhisperStt>, audio: &[f32]) -> anyhow::Result<(f64, String, f64)> {
+/// How long after the end of speech the user lets go of the key: people release a
+/// little after their last word.
+const RELEASE_AFTER_MS: u64 = 250;
+
+/// Where speech ends in `audio`: after the last 10 ms louder than -40 dBFS.
+fn speech_end(audio: &[f32]) -> usize {
+    audio
+        .chunks(160)
+        .rposition(|w| w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32 > 1e-4)
+        .map_or(audio.len(), |i| ((i + 1) * 160).min(audio.len()))
+}
+
+/// One clip through the app's path at real-time pace: the push-to-talk listener (Silero
+/// VAD) forwards the audio, its pauses and resumptions to the recogniser thread; the
+/// key is released [`RELEASE_AFTER_MS`] after the end of speech. Returns (key release ->
+/// final transcript, transcript, CPU seconds while speaking).
+fn stream(
+    stt: &Arc<WhisperStt>,
+    store: &ModelStore,
+    audio: &[f32],
+) -> anyhow::Result<(f64, String, f64)> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = SttWorker::spawn(
         Arc::clone(stt) as Arc<dyn SpeechToText>,
         PARTIAL_INTERVAL_MS,
         tx,
     )?;
+    let vad = VadKind::Silero.build(store)?;
+    let mut listener = Listener::new(
+        ListenerConfig {
+            mode: ListenMode::PushToTalk,
+            ..ListenerConfig::default()
+        },
+        Endpointer::new(vad, EndpointerConfig::default()),
+    );
+    let forward = |events: Vec<ListenEvent>| -> Option<Vec<f32>> {
+        let mut closed = None;
+        for event in events {
+            match event {
+                ListenEvent::UtteranceAudio { samples } => worker.send(SttJob::Audio(samples)),
+                ListenEvent::Paused { .. } => worker.send(SttJob::Paused),
+                ListenEvent::Resumed { .. } => worker.send(SttJob::Resumed),
+                ListenEvent::Utterance { audio, .. } => closed = Some(audio),
+                _ => {}
+            }
+        }
+        closed
+    };
+    let release_at = speech_end(audio) + RELEASE_AFTER_MS as usize * 16;
+    let mut input = audio[..release_at.min(audio.len())].to_vec();
+    input.resize(release_at, 0.0);
+    forward(listener.press());
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    for (i, block) in audio.chunks(320).enumerate() {
-        worker.send(SttJob::Audio(block.to_vec()));
+    for (i, block) in input.chunks(320).enumerate() {
+        forward(listener.push(block)?);
         let due = started + Duration::from_millis(20 * (i as u64 + 1));
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
     let cpu = cpu_seconds() - cpu_before;
-    let ended = Instant::now();
-    worker.send(SttJob::Final(1, audio.to_vec()));
+    let released = Instant::now();
+    let mut utterance = forward(listener.release());
+    // Released while still speaking: the tail is taken, in real time.
+    let mut silent = 0;
+    while utterance.is_none() && silent < 100 {
+        std::thread::sleep(Duration::from_millis(20));
+        utterance = forward(listener.push(&[0.0; 320])?);
+        silent += 1;
+    }
+    let utterance = utterance.context("the listener never closed the utterance")?;
+    worker.send(SttJob::Final(1, utterance));
     loop {
         match rx.blocking_recv() {
             Some(SttReply::Final(_, result)) => {
-                let ms = ended.elapsed().as_secs_f64() * 1000.0;
+                let ms = released.elapsed().as_secs_f64() * 1000.0;
                 return Ok((ms, result?.text, cpu));
             }
             Some(SttReply::Partial(_)) => {}
@@ -220,7 +278,7 @@ pub fn run() -> anyhow::Result<()> {
         let whole_started = Instant::now();
         let whole = stt.transcribe(&clip.audio, &CancelFlag::default())?;
         let whole_ms = whole_started.elapsed().as_secs_f64() * 1000.0;
-        let (final_ms, text, cpu) = stream(&stt, &clip.audio)?;
+        let (final_ms, text, cpu) = stream(&stt, &store, &clip.audio)?;
         let before = if seconds < 30.0 {
             Some(partials_before(&stt, &clip.audio)? / seconds)
         } else {
@@ -250,7 +308,7 @@ pub fn run() -> anyhow::Result<()> {
         measured.push(m);
     }
     println!("\n### Streaming recognition: {model}, {threads} threads, partials every {PARTIAL_INTERVAL_MS} ms\n");
-    println!("End of speech -> final transcript, streaming (committed prefix, only the tail decoded) next to one decode of the whole utterance (the final before); CPU seconds spent on partials per second of speech, streaming and re-transcribing everything (before).\n");
+    println!("Push-to-talk through the listener at real-time pace, key released {RELEASE_AFTER_MS} ms after the end of speech: key release -> final transcript (the final is decoded when the user goes quiet, and only the audio after the settled words), next to one decode of the whole utterance at the release (the final before); CPU seconds spent on partials per second of speech, now and re-transcribing everything every {PARTIAL_INTERVAL_MS} ms (before).\n");
     println!("| utterance length | clips | streaming p50 | p95 | whole p50 | p95 | partial CPU s/s | before |");
     println!("|---|---|---|---|---|---|---|---|");
     for (label, from, to) in [
@@ -309,9 +367,38 @@ pub fn run() -> anyhow::Result<()> {
             weighted(&|m| m.wer_whole) * 100.0
         );
     }
+    turn_model_cost(&store, &clips)?;
     println!(
         "\n```json\n{}\n```",
         serde_json::to_string_pretty(&measured)?
+    );
+    Ok(())
+}
+
+/// The end-of-turn model's cost per call (it runs on the listening thread, one thread,
+/// each time a pause reaches 200 ms in hands-free): every clip's audio, as the endpointer
+/// hands it over, five times each.
+fn turn_model_cost(store: &ModelStore, clips: &[Clip]) -> anyhow::Result<()> {
+    let mut model = SmartTurn::load(store)?;
+    let mut times = Vec::new();
+    for clip in clips {
+        let mut heard = clip.audio.clone();
+        heard.extend(silence(200));
+        for _ in 0..5 {
+            let started = Instant::now();
+            model.completion(&heard)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    println!("\n### End-of-turn model: Smart Turn v3.2 (ONNX Runtime, 1 thread)\n");
+    println!("| calls | p50 | p95 | max |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {} | {:.1} ms | {:.1} ms | {:.1} ms |",
+        times.len(),
+        quantile(&times, 0.5),
+        quantile(&times, 0.95),
+        times.iter().copied().fold(0.0, f64::max)
     );
     Ok(())
 }

@@ -20,6 +20,7 @@ use sotto_stt::{SttConfig, WhisperStt};
 
 use sotto_tts::cache::TtsCache;
 
+use crate::budget::{CpuBudget, EngineThreads};
 use crate::embed::Embedder;
 use crate::event::{ErrorKind, Event};
 use crate::intents::{InstantAnswers, Intents, IntentsError};
@@ -37,8 +38,9 @@ pub struct EngineChoice {
     pub voice: String,
     /// The voice activity detector.
     pub vad: VadKind,
-    /// CPU threads for each engine (`None`: all cores).
-    pub threads: Option<usize>,
+    /// CPU threads for each engine (`None`: what the CPU budget gives them,
+    /// [`crate::budget`]).
+    pub threads: Option<EngineThreads>,
     /// The instant-answers file (created with the defaults if absent); `None`: off.
     pub intents: Option<std::path::PathBuf>,
     /// Speaking rate (instant answers are spoken ahead of time at it).
@@ -46,8 +48,7 @@ pub struct EngineChoice {
     /// Hands-free: the speech probability above which a frame counts as speech.
     pub vad_threshold: f32,
     /// Hands-free: ask the end-of-turn model whether a pause ends the turn (when it is
-    /// installed); otherwise a fixed silence does. Off by default: on the pause test set
-    /// (`tests/pauses.rs`) it still calls 7 of 8 half-questions complete.
+    /// installed); otherwise a fixed silence does.
     pub turn_model: bool,
     /// A cloud provider to answer (`None`: the local model alone).
     pub cloud: Option<CloudChoice>,
@@ -86,7 +87,7 @@ impl Default for EngineChoice {
             intents: None,
             speed: 1.0,
             vad_threshold: EndpointerConfig::default().threshold,
-            turn_model: false,
+            turn_model: true,
             cloud: None,
         }
     }
@@ -219,12 +220,13 @@ async fn assemble(
 ) -> Result<(Engines, Listener), AssembleError> {
     let threads = choice
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        .unwrap_or_else(|| CpuBudget::detect().threads_from_env());
+    tracing::info!("engine threads: {threads:?}");
     let stt = WhisperStt::load(
         store,
         &choice.stt_model,
         SttConfig {
-            threads,
+            threads: threads.stt,
             ..SttConfig::default()
         },
     )
@@ -234,12 +236,13 @@ async fn assemble(
         .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
     let mut config =
         LocalConfig::new(model.main_file()).map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
-    config.threads = Some(threads);
+    config.threads = Some(threads.llm);
+    config.batch_threads = Some(threads.llm_batch);
     let llm = LocalLlm::new(config);
     llm.start()
         .await
         .map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
-    let mut voice = sotto_tts::load_voice(store, &choice.voice, threads)
+    let mut voice = sotto_tts::load_voice(store, &choice.voice, threads.voice)
         .map_err(|e| failed(ErrorKind::Voice)(e.to_string()))?;
     let instant = match &choice.intents {
         Some(path) => match instant_answers(store, path, voice.as_mut(), choice.speed) {

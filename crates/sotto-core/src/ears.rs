@@ -27,6 +27,10 @@ pub enum Heard {
     Started,
     /// More audio of the open utterance (16 kHz mono).
     Audio(Vec<f32>),
+    /// The user went quiet inside the utterance (it may be over).
+    Paused,
+    /// Speech again after [`Heard::Paused`].
+    Resumed,
     /// The utterance is complete.
     Utterance {
         /// All of it, 16 kHz mono.
@@ -94,6 +98,8 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
             ListenEvent::Level(_) => continue,
             ListenEvent::UtteranceStarted { .. } => Heard::Started,
             ListenEvent::UtteranceAudio { samples } => Heard::Audio(samples),
+            ListenEvent::Paused { .. } => Heard::Paused,
+            ListenEvent::Resumed { .. } => Heard::Resumed,
             ListenEvent::Utterance { end_ms, audio, .. } => {
                 // The event comes after the hangover (or key-release tail): date the end
                 // of speech back to when it happened.

@@ -17,6 +17,7 @@
 //! the benchmarks read the same numbers.
 
 pub mod assemble;
+pub mod budget;
 pub mod ears;
 pub mod embed;
 pub mod event;
@@ -30,6 +31,7 @@ pub mod output;
 pub mod played;
 pub mod settings;
 pub mod stt_worker;
+pub mod unfinished;
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;

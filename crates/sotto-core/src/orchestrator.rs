@@ -81,6 +81,34 @@ pub enum Command {
 /// How long after the last sound the speaker may still be heard by the microphone.
 const ECHO_TAIL: Duration = Duration::from_millis(300);
 
+/// Hands-free: how long a broken-off sentence ("Can you tell me ...") waits for the rest
+/// once its transcript is in (it comes 0.2-0.6 s after the speech stopped): a thinking
+/// pause of up to about 1.5 s in all.
+const UNFINISHED_WAIT: Duration = Duration::from_millis(1_200);
+
+/// Hands-free: a transcript that sounds broken off, waiting for the rest of the sentence.
+struct Held {
+    /// The audio of the turn so far: the rest is decoded together with it.
+    audio: Vec<f32>,
+    /// What it said.
+    text: String,
+    /// Answered as it is if no speech starts before then.
+    until: tokio::time::Instant,
+    /// Speech started again: the wait is over, the next utterance completes the turn.
+    resumed: bool,
+    /// No more is coming (the rest was a blip, or the microphone went): answer as soon
+    /// as [`Held::text`] is known (it is empty while the first part is still decoded).
+    give_up: bool,
+}
+
+/// Sleeps until `at`; never, for `None`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The answer side of a turn: from the final transcript (or typed question) to the end of
 /// playback.
 pub(crate) struct Turn {
@@ -170,6 +198,13 @@ pub(crate) struct Orchestrator {
     source_ended: bool,
     /// When the player last had sound to play (for the echo guard).
     last_sound: Option<tokio::time::Instant>,
+    /// Hands-free: the audio of the utterance being transcribed, kept in case its
+    /// transcript sounds broken off.
+    utterance_audio: Option<Vec<f32>>,
+    /// Hands-free: the current turn's transcript sounded broken off; waiting for more.
+    held: Option<Held>,
+    /// Finals still to come for audio that was since decoded again with more after it.
+    stale_finals: usize,
 }
 
 /// The channels the orchestrator listens on.
@@ -213,6 +248,9 @@ impl Orchestrator {
             context: Vec::new(),
             source_ended: false,
             last_sound: None,
+            utterance_audio: None,
+            held: None,
+            stale_finals: 0,
         }
     }
 
@@ -295,6 +333,7 @@ impl Orchestrator {
             // Biased: the engines' reports first, so a command acts on the latest state
             // (an interrupt knows every piece already queued); commands before what the
             // ears heard, as a key press comes before the speech it opens.
+            let hold_until = self.held.as_ref().filter(|h| !h.resumed).map(|h| h.until);
             tokio::select! {
                 biased;
                 Some(spoken) = inputs.spoken.recv() => self.on_spoken(spoken),
@@ -306,6 +345,9 @@ impl Orchestrator {
                     Some(command) => self.on_command(command),
                 },
                 Some(heard) = inputs.heard.recv() => self.on_heard(heard),
+                // After what the ears heard: speech already queued at the deadline
+                // continues the sentence.
+                () = sleep_until(hold_until) => self.release_held(),
             }
         }
         if self.answering() {
@@ -364,6 +406,58 @@ impl Orchestrator {
 
     fn on_heard(&mut self, heard: Heard) {
         match heard {
+            Heard::Started
+                if self.settings.mode.is_hands_free()
+                    && self.held.is_none()
+                    && self.state == AssistantState::AnalyzingSpeech
+                    && self.utterance_audio.is_some() =>
+            {
+                // Speech again before the transcript of the last utterance is even in:
+                // the user had not finished. One turn, decoded together.
+                self.stale_finals += 1;
+                self.held = Some(Held {
+                    audio: self.utterance_audio.take().unwrap_or_default(),
+                    text: String::new(),
+                    until: tokio::time::Instant::now(),
+                    resumed: true,
+                    give_up: false,
+                });
+                self.set_state(AssistantState::Listening, self.state_turn);
+            }
+            Heard::Started if self.held.is_some() => {
+                // The rest of a broken-off sentence: the same turn goes on.
+                if let Some(held) = self.held.as_mut() {
+                    held.resumed = true;
+                }
+                self.stages.stt.send(SttJob::Reset);
+            }
+            Heard::Utterance { audio, ended_at } if self.held.is_some() => {
+                let (Some(held), Some(id)) = (self.held.take(), self.turn.as_ref().map(|t| t.id))
+                else {
+                    return;
+                };
+                let mut all = held.audio;
+                all.extend_from_slice(&audio);
+                let speech_end = self.ms(ended_at);
+                if let Some(turn) = self.turn.as_mut() {
+                    turn.timings.speech_end_ms = Some(speech_end);
+                    if let Some(input) = turn.audio.input.as_mut() {
+                        input.samples.clone_from(&all);
+                    }
+                }
+                self.utterance_audio = Some(all.clone());
+                self.set_state(AssistantState::AnalyzingSpeech, id);
+                self.stages.stt.send(SttJob::Final(id, all));
+            }
+            Heard::NoSpeech if self.held.as_ref().is_some_and(|h| h.resumed) => {
+                // What started again was too short to be speech: the sentence ends here.
+                self.stages.stt.send(SttJob::Reset);
+                self.release_held();
+            }
+            Heard::NoSpeech if self.held.is_some() => {
+                // A click or a breath while waiting for the rest: go on waiting.
+                self.stages.stt.send(SttJob::Reset);
+            }
             Heard::Started => {
                 if self.answering() {
                     let echo_possible = self.player.queued_samples() > 0
@@ -379,6 +473,8 @@ impl Orchestrator {
                 self.listen();
             }
             Heard::Audio(samples) => self.stages.stt.send(SttJob::Audio(samples)),
+            Heard::Paused => self.stages.stt.send(SttJob::Paused),
+            Heard::Resumed => self.stages.stt.send(SttJob::Resumed),
             Heard::Utterance { audio, ended_at } => {
                 if self.answering() {
                     // Push-to-talk during an answer already interrupted it; a leftover.
@@ -396,6 +492,9 @@ impl Orchestrator {
                 }
                 self.turn = Some(turn);
                 self.set_state(AssistantState::AnalyzingSpeech, id);
+                if self.settings.mode.is_hands_free() {
+                    self.utterance_audio = Some(audio.clone());
+                }
                 self.stages.stt.send(SttJob::Final(id, audio));
             }
             Heard::NoSpeech => {
@@ -413,6 +512,8 @@ impl Orchestrator {
             }
             Heard::Lost(message) => {
                 self.source_ended = true;
+                // The rest of a held sentence cannot come now.
+                self.release_held();
                 let turn_id = self.turn.as_ref().map(|t| t.id);
                 self.error(turn_id, ErrorKind::Microphone, message);
                 if !self.answering() {
@@ -421,6 +522,7 @@ impl Orchestrator {
             }
             Heard::Ended => {
                 self.source_ended = true;
+                self.release_held();
                 if !self.answering() {
                     self.set_state(AssistantState::Idle, self.state_turn);
                 }
@@ -452,6 +554,18 @@ impl Orchestrator {
 
     fn on_stt(&mut self, reply: SttReply) {
         match reply {
+            SttReply::Partial(text) if self.held.is_some() => {
+                // The rest of a held sentence: shown after its first part, in its turn.
+                let (Some(held), Some(turn)) = (self.held.as_ref(), self.turn.as_ref()) else {
+                    return;
+                };
+                let first = held.text.trim().trim_end_matches(['.', '?', '!', ',']);
+                let text = format!("{first} {text}").trim().to_string();
+                self.emit(Event::TranscriptPartial {
+                    turn_id: turn.id,
+                    text,
+                });
+            }
             SttReply::Partial(text) => {
                 // A partial made just before the user stopped may arrive just after; it
                 // never comes after the final (the recogniser answers in order).
@@ -470,11 +584,42 @@ impl Orchestrator {
                 if self.current(id).is_none() {
                     return;
                 }
+                if self.stale_finals > 0 {
+                    // The first part of a turn the user went on with: the whole is being
+                    // decoded; this part is kept in case the rest turns out to be nothing.
+                    self.stale_finals -= 1;
+                    if let (Some(held), Ok(t)) = (self.held.as_mut(), &result) {
+                        held.text.clone_from(&t.text);
+                    }
+                    if self.stale_finals == 0 && self.held.as_ref().is_some_and(|h| h.give_up) {
+                        self.release_held();
+                    }
+                    return;
+                }
                 let at = self.now_ms();
                 match result {
                     Ok(Transcript { text, .. }) if !text.trim().is_empty() => {
                         if let Some(turn) = self.current(id) {
                             turn.timings.stt_final_ms = Some(at);
+                        }
+                        let audio = self.utterance_audio.take();
+                        if let Some(audio) = audio.filter(|_| {
+                            self.settings.mode.is_hands_free()
+                                && !self.source_ended
+                                && crate::unfinished::sounds_unfinished(&text)
+                        }) {
+                            // "Can you tell me ...": wait for the rest before answering.
+                            tracing::debug!("{text:?} sounds unfinished: waiting for more");
+                            self.held = Some(Held {
+                                audio,
+                                text: text.clone(),
+                                until: tokio::time::Instant::now() + UNFINISHED_WAIT,
+                                resumed: false,
+                                give_up: false,
+                            });
+                            self.emit(Event::TranscriptPartial { turn_id: id, text });
+                            self.set_state(AssistantState::Listening, id);
+                            return;
                         }
                         self.emit(Event::TranscriptFinal {
                             turn_id: id,
@@ -492,6 +637,32 @@ impl Orchestrator {
                 }
             }
         }
+    }
+
+    /// Answers the held broken-off sentence as it is: no more came. While its first part
+    /// is still being decoded, waits for that.
+    fn release_held(&mut self) {
+        let Some(mut held) = self.held.take() else {
+            return;
+        };
+        if held.text.trim().is_empty() && self.stale_finals > 0 {
+            held.resumed = true;
+            held.give_up = true;
+            self.held = Some(held);
+            return;
+        }
+        let Some(id) = self.turn.as_ref().map(|t| t.id) else {
+            return;
+        };
+        if held.text.trim().is_empty() {
+            self.finish(TurnOutcome::NoSpeech);
+            return;
+        }
+        self.emit(Event::TranscriptFinal {
+            turn_id: id,
+            text: held.text.clone(),
+        });
+        self.answer(id, held.text);
     }
 
     /// Answers `text` in turn `id`: instant-answer check, then the language model.
@@ -725,6 +896,9 @@ impl Orchestrator {
 
     /// Ends the current turn: history, `turn_finished`, and (if `rest`) the resting state.
     fn end_turn(&mut self, outcome: TurnOutcome, rest: bool) {
+        self.held = None;
+        self.utterance_audio = None;
+        self.stale_finals = 0;
         let Some(turn) = self.turn.take() else { return };
         turn.cancel.cancel();
         let heard = match outcome {

@@ -1,6 +1,6 @@
 //! Speech recognition on its own thread: partial transcripts while the user speaks
-//! through [`sotto_stt::partial::Utterance`] (a committed prefix keeps each partial's
-//! decode bounded), and the final one, a decode of the whole utterance, when they stop.
+//! through [`sotto_stt::partial::Utterance`] (settled words keep each decode bounded),
+//! and the final one when they stop, which decodes only the audio after the settled words.
 //! A partial still running when the final is asked for is abandoned, so the final never
 //! waits for it.
 
@@ -17,6 +17,11 @@ use tokio::sync::mpsc::UnboundedSender;
 pub enum SttJob {
     /// More audio of the open utterance.
     Audio(Vec<f32>),
+    /// The user went quiet: decode what they said, to have the final ready if that was
+    /// all (see [`Utterance::paused`]).
+    Paused,
+    /// They spoke again: the decode made at the pause is not the final.
+    Resumed,
     /// The utterance is complete: transcribe all of it (the `u64` is the turn).
     Final(u64, Vec<f32>),
     /// Forget the open utterance.
@@ -35,7 +40,9 @@ pub enum SttReply {
 /// The recogniser's handle: send jobs, and abandon a running partial.
 pub struct SttWorker {
     jobs: std::sync::mpsc::Sender<SttJob>,
-    running_partial: Arc<Mutex<Option<CancelFlag>>>,
+    /// The decode running now, if any, and whether it is the one made at a pause (a
+    /// final waits for that one: it is usually the final itself).
+    running_partial: Arc<Mutex<Option<(CancelFlag, bool)>>>,
     _thread: JoinHandle<()>,
 }
 
@@ -59,11 +66,21 @@ impl SttWorker {
         })
     }
 
-    /// Queues a job. A final abandons the partial that may be running.
+    /// Queues a job. A final or a pause abandons the partial that may be running, unless
+    /// it is the decode made at the pause; resuming abandons the decode made at the
+    /// pause; a reset abandons either.
     pub fn send(&self, job: SttJob) {
-        if matches!(job, SttJob::Final(..) | SttJob::Reset) {
-            if let Ok(running) = self.running_partial.lock() {
-                if let Some(flag) = running.as_ref() {
+        let abandons = |at_pause: bool| match job {
+            // A partial is stale once the user paused or stopped.
+            SttJob::Final(..) | SttJob::Paused => !at_pause,
+            // The user speaks again: the decode made at the pause will not be used.
+            SttJob::Resumed => at_pause,
+            SttJob::Reset => true,
+            SttJob::Audio(_) => false,
+        };
+        if let Ok(running) = self.running_partial.lock() {
+            if let Some((flag, at_pause)) = running.as_ref() {
+                if abandons(*at_pause) {
                     flag.cancel();
                 }
             }
@@ -77,9 +94,11 @@ fn run(
     interval_ms: u32,
     jobs: &Receiver<SttJob>,
     out: &UnboundedSender<SttReply>,
-    running: &Mutex<Option<CancelFlag>>,
+    running: &Mutex<Option<(CancelFlag, bool)>>,
 ) {
     let mut utterance = Utterance::new(stt, interval_ms);
+    // The user is quiet since the last pause: partials would only decode silence.
+    let mut quiet = false;
     loop {
         // Block for the next job, then take every job already waiting, in order: a final
         // must not queue behind partials of audio it already covers.
@@ -92,29 +111,45 @@ fn run(
                 Err(TryRecvError::Disconnected) => return,
             }
         }
+        let mut pause = false;
         for job in pending {
             match job {
                 SttJob::Audio(samples) => utterance.push_audio(&samples),
+                SttJob::Paused => {
+                    pause = true;
+                    quiet = true;
+                }
+                SttJob::Resumed => {
+                    pause = false;
+                    quiet = false;
+                    utterance.resumed();
+                }
                 SttJob::Final(turn, all) => {
-                    // The whole utterance, decoded at once: the committed-prefix final
-                    // (`Utterance::finish_over`) turned "Tell me a long story about a
-                    // brave little dragon" into "Tell me a story again" in the app's
-                    // end-to-end test, so it stays off until it is as right (issue #16).
-                    let result = stt.transcribe(&all, &CancelFlag::default());
-                    utterance.reset();
+                    // Ready already when nothing was said after the pause's decode;
+                    // otherwise only the audio after the cut is decoded: the whole of
+                    // an utterance under 8 s, a bounded tail of a longer one.
+                    (pause, quiet) = (false, false);
+                    let result = utterance.finish_over(&all, &CancelFlag::default());
                     if out.send(SttReply::Final(turn, result)).is_err() {
                         return;
                     }
                 }
-                SttJob::Reset => utterance.reset(),
+                SttJob::Reset => {
+                    (pause, quiet) = (false, false);
+                    utterance.reset();
+                }
             }
         }
-        if utterance.partial_due() {
+        if pause || (utterance.partial_due() && !quiet) {
             let flag = CancelFlag::default();
             if let Ok(mut r) = running.lock() {
-                *r = Some(flag.clone());
+                *r = Some((flag.clone(), pause));
             }
-            let result = utterance.partial(&flag);
+            let result = if pause {
+                utterance.paused(&flag)
+            } else {
+                utterance.partial(&flag)
+            };
             if let Ok(mut r) = running.lock() {
                 *r = None;
             }

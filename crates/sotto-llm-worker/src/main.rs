@@ -1,7 +1,7 @@
 //! `sotto-llm-worker`: runs llama.cpp in its own process (whisper.cpp and llama.cpp each
 //! vendor ggml and cannot share one binary; docs/ARCHITECTURE.md).
 //!
-//! Usage: `sotto-llm-worker --model FILE.gguf [--ctx TOKENS] [--threads N]`.
+//! Usage: `sotto-llm-worker --model FILE.gguf [--ctx TOKENS] [--threads N] [--batch-threads N]`
 //! Requests arrive on stdin and events leave on stdout, one JSON object per line
 //! (`sotto-llm-protocol`). The worker prints `ready` once the model is loaded, answers one
 //! chat at a time (later chats wait their turn), stops an answer when it is cancelled,
@@ -32,12 +32,15 @@ struct Args {
     model: PathBuf,
     n_ctx: u32,
     threads: i32,
+    /// Threads while reading the prompt.
+    batch_threads: i32,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut model = None;
     let mut n_ctx = 4096;
     let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
+    let mut batch_threads = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -45,6 +48,13 @@ fn parse_args() -> Result<Args, String> {
             "--model" => model = Some(PathBuf::from(value()?)),
             "--ctx" => n_ctx = value()?.parse().map_err(|_| "--ctx takes a number")?,
             "--threads" => threads = value()?.parse().map_err(|_| "--threads takes a number")?,
+            "--batch-threads" => {
+                batch_threads = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--batch-threads takes a number")?,
+                );
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -52,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         model: model.ok_or("--model FILE.gguf is required")?,
         n_ctx,
         threads,
+        batch_threads: batch_threads.unwrap_or(threads),
     })
 }
 
@@ -195,7 +206,7 @@ fn main() -> ExitCode {
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(512)
         .with_n_threads(args.threads)
-        .with_n_threads_batch(args.threads);
+        .with_n_threads_batch(args.batch_threads);
     let ctx = match model.new_context(&backend, params) {
         Ok(ctx) => ctx,
         Err(e) => {

@@ -38,8 +38,10 @@ pub struct LocalConfig {
     pub model: PathBuf,
     /// Context window in tokens (the worker caps it at the model's training length).
     pub n_ctx: u32,
-    /// CPU threads (`None`: all cores).
+    /// CPU threads while generating (`None`: all cores).
     pub threads: Option<usize>,
+    /// CPU threads while reading the prompt (`None`: as [`LocalConfig::threads`]).
+    pub batch_threads: Option<usize>,
     /// How long loading the model may take.
     pub start_timeout: Duration,
     /// Reuse the KV cache of the conversation read so far (off only to measure what the
@@ -55,6 +57,7 @@ impl LocalConfig {
             model: model.into(),
             n_ctx: 4096,
             threads: None,
+            batch_threads: None,
             start_timeout: Duration::from_secs(60),
             reuse_prefix: true,
         })
@@ -119,6 +122,14 @@ impl Worker {
             .kill_on_drop(true);
         if let Some(threads) = config.threads {
             command.arg("--threads").arg(threads.to_string());
+        }
+        if let Some(threads) = config.batch_threads.or(config.threads) {
+            command.arg("--batch-threads").arg(threads.to_string());
+        }
+        // llama.cpp's OpenMP threads spin while idle by default, burning the core the
+        // voice needs between tokens; a user's own setting wins.
+        if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+            command.env("OMP_WAIT_POLICY", "PASSIVE");
         }
         let mut child = command.spawn().map_err(|e| {
             LlmError::Worker(format!(

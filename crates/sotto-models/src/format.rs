@@ -92,6 +92,43 @@ fn check_gguf(head: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The size of a whisper.cpp model, from its header: which model of the family it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WhisperShape {
+    /// Vocabulary size: 51,864 for the English-only models, more for the multilingual.
+    pub n_vocab: u32,
+    /// Width of the text decoder.
+    pub text_state: u32,
+    /// Layers of the text decoder.
+    pub text_layer: u32,
+    /// Mel bands of the input (80, or 128 for large-v3).
+    pub n_mels: u32,
+}
+
+impl WhisperShape {
+    /// Whether it is an English-only model (tiny.en, base.en, ...).
+    pub fn english_only(&self) -> bool {
+        self.n_vocab == 51_864
+    }
+}
+
+/// Reads the shape of the whisper.cpp model at `path` (after the same checks as
+/// [`check`]).
+pub fn whisper_shape(path: &Path) -> Result<WhisperShape, String> {
+    let mut head = Vec::with_capacity(64);
+    File::open(path)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(|e| format!("cannot read it ({e})"))?;
+    check_whisper_ggml(&head)?;
+    let at = |i: usize| u32_at(&head, 4 + 4 * i).unwrap_or(0);
+    Ok(WhisperShape {
+        n_vocab: at(0),
+        text_state: at(6),
+        text_layer: at(8),
+        n_mels: at(9),
+    })
+}
+
 fn check_whisper_ggml(head: &[u8]) -> Result<(), String> {
     if u32_at(head, 0) != Some(WHISPER_GGML_MAGIC) {
         return Err("it does not start like a whisper.cpp ggml model".into());
@@ -181,6 +218,25 @@ mod tests {
         assert_eq!(check(file_with(&good).path(), FileFormat::Gguf), Ok(()));
         let err = check(file_with(&good[..10]).path(), FileFormat::Gguf).unwrap_err();
         assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn a_whisper_header_tells_the_model_size() {
+        // tiny.en: vocabulary 51864, audio ctx 1500, state 384, 6 heads, 4 layers (both
+        // sides), 80 mels, f16.
+        let hp: [u32; 11] = [51_864, 1_500, 384, 6, 4, 448, 384, 6, 4, 80, 1];
+        let mut bytes = WHISPER_GGML_MAGIC.to_le_bytes().to_vec();
+        for v in hp {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let f = file_with(&bytes);
+        let shape = whisper_shape(f.path()).expect("a whisper header");
+        assert_eq!(
+            (shape.text_state, shape.text_layer, shape.n_mels),
+            (384, 4, 80)
+        );
+        assert!(shape.english_only());
+        assert!(whisper_shape(file_with(b"not a model").path()).is_err());
     }
 
     #[test]

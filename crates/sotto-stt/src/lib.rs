@@ -14,7 +14,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 use sotto_models::{FileFormat, ModelError, ModelStore};
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
+    WhisperContextParameters,
+};
 
 /// Whisper's input sample rate: transcribe() takes 16 kHz mono f32 samples.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -73,6 +76,13 @@ pub const MIN_AUDIO_CTX: u32 = 384;
 pub fn auto_audio_ctx(samples: usize) -> u32 {
     let frames = samples / (SAMPLE_RATE as usize / 50) + 50;
     (frames as u32).clamp(MIN_AUDIO_CTX, 1500)
+}
+
+/// The most tokens a decode of `samples` may write: twice a fast speaker's rate, and
+/// never under 32 (short clips of fast speech).
+pub fn max_tokens(samples: usize) -> i32 {
+    let seconds = samples / SAMPLE_RATE as usize + 1;
+    (seconds * 10).clamp(32, 2_000) as i32
 }
 
 /// One timed piece of a transcript.
@@ -175,6 +185,34 @@ impl SpeechToText for WhisperStt {
 pub struct WhisperStt {
     ctx: WhisperContext,
     config: SttConfig,
+    /// Word times come from the alignment heads (DTW over the cross-attention), known
+    /// for this model: good to tens of ms, where whisper's own token times can be off by
+    /// seconds.
+    aligned: bool,
+}
+
+/// The alignment heads whisper.cpp knows for a model of this shape: the sizes Sotto
+/// offers (tiny, base, small). Other models get whisper's token times.
+fn alignment_heads(shape: sotto_models::format::WhisperShape) -> Option<DtwModelPreset> {
+    let en = shape.english_only();
+    match (shape.text_state, shape.text_layer, shape.n_mels) {
+        (384, 4, 80) => Some(if en {
+            DtwModelPreset::TinyEn
+        } else {
+            DtwModelPreset::Tiny
+        }),
+        (512, 6, 80) => Some(if en {
+            DtwModelPreset::BaseEn
+        } else {
+            DtwModelPreset::Base
+        }),
+        (768, 12, 80) => Some(if en {
+            DtwModelPreset::SmallEn
+        } else {
+            DtwModelPreset::Small
+        }),
+        _ => None,
+    }
 }
 
 impl WhisperStt {
@@ -198,12 +236,25 @@ impl WhisperStt {
             }
         })?;
         whisper_rs::install_logging_hooks();
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
-            .map_err(|e| SttError::Load {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(WhisperStt { ctx, config })
+        let mut params = WhisperContextParameters::default();
+        let shape = sotto_models::format::whisper_shape(path).ok();
+        let dtw = shape.and_then(alignment_heads);
+        let aligned = dtw.is_some();
+        if let Some(model_preset) = dtw {
+            params.dtw_parameters(DtwParameters {
+                mode: DtwMode::ModelPreset { model_preset },
+                ..DtwParameters::default()
+            });
+        }
+        let ctx = WhisperContext::new_with_params(path, params).map_err(|e| SttError::Load {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(WhisperStt {
+            ctx,
+            config,
+            aligned,
+        })
     }
 
     /// Transcribes 16 kHz mono samples in [-1, 1].
@@ -255,6 +306,9 @@ impl WhisperStt {
         // clip is what lets a shortened encoder context loop on the same words.
         params.set_single_segment(samples.len() < 30 * SAMPLE_RATE as usize);
         params.set_suppress_blank(true);
+        // Speech is at most about 5 tokens a second: a decode that writes far more is
+        // looping on its own words ("leave the office at 8 in the morning. Please ...").
+        params.set_max_tokens(max_tokens(samples.len()));
         // Word times: where a committed prefix ends in the audio (see `partial`).
         params.set_token_timestamps(true);
         let prompt_tokens = self.prompt_tokens(prompt);
@@ -265,6 +319,13 @@ impl WhisperStt {
             .config
             .audio_ctx
             .unwrap_or_else(|| auto_audio_ctx(samples.len()));
+        // The alignment (DTW) asserts, and so aborts the process, when the encoder
+        // context is shorter than the audio: a tight configured context is widened.
+        let ctx = if self.aligned {
+            ctx.max(auto_audio_ctx(samples.len()))
+        } else {
+            ctx
+        };
         params.set_audio_ctx(ctx.min(1500) as i32);
         // whisper-rs 0.16's `set_abort_callback_safe` hands its trampoline a pointer of
         // the wrong type (a boxed trait object read as the closure), so the callback reads
@@ -293,7 +354,7 @@ impl WhisperStt {
         let mut words = Vec::new();
         let first_special = self.ctx.token_eot();
         for segment in state.as_iter() {
-            collect_words(&segment, first_special, &mut words);
+            collect_words(&segment, first_special, self.aligned, &mut words);
             let text = without_sound_labels(
                 &segment
                     .to_str_lossy()
@@ -335,13 +396,17 @@ impl WhisperStt {
 pub const PROMPT_TOKENS: usize = 48;
 
 /// Appends the words of one whisper segment: a token starting with a space starts a new
-/// word; special tokens (end of text, timestamps, ...) are skipped. Times are whisper's
-/// token times (centiseconds, from the start of the decoded audio).
+/// word; special tokens (end of text, timestamps, ...) are skipped. Times are in
+/// centiseconds from the start of the decoded audio: with `aligned`, a word starts at its
+/// first token's aligned time and ends where the next word starts (the last one at its
+/// last token's end); otherwise whisper's own token times.
 fn collect_words(
     segment: &whisper_rs::WhisperSegment<'_>,
     first_special: whisper_rs::WhisperTokenId,
+    aligned: bool,
     words: &mut Vec<Word>,
 ) {
+    let first_new = words.len();
     let mut bytes: Vec<u8> = Vec::new();
     let (mut start, mut end) = (0i64, 0i64);
     let flush = |bytes: &mut Vec<u8>, start: i64, end: i64, words: &mut Vec<Word>| {
@@ -370,12 +435,27 @@ fn collect_words(
             flush(&mut bytes, start, end, words);
         }
         if bytes.is_empty() {
-            start = data.t0;
+            start = if aligned && data.t_dtw >= 0 {
+                data.t_dtw
+            } else {
+                data.t0
+            };
         }
         bytes.extend_from_slice(piece);
         end = data.t1;
     }
     flush(&mut bytes, start, end, words);
+    if aligned {
+        // A word ends where the next begins; aligned times never run backwards.
+        let new = &mut words[first_new..];
+        for i in 1..new.len() {
+            new[i].start_ms = new[i].start_ms.max(new[i - 1].start_ms);
+            new[i - 1].end_ms = new[i].start_ms;
+        }
+        if let Some(last) = new.last_mut() {
+            last.end_ms = last.end_ms.max(last.start_ms);
+        }
+    }
 }
 
 /// `words` without whisper's sound labels ("[BLANK_AUDIO]", "(wind blowing)"), which may

@@ -1,16 +1,24 @@
-//! Transcripts while the user speaks, with a committed prefix: the one implementation,
-//! used by the voice turn's recogniser thread (`sotto_core::stt_worker`), the benchmark
-//! and the tests.
+//! Transcripts while the user speaks, each decode bounded: the one implementation, used
+//! by the voice turn's recogniser thread (`sotto_core::stt_worker`), the benchmark and
+//! the tests.
 //!
 //! An [`Utterance`] collects the audio of one utterance. Every `interval_ms` of new audio
-//! a partial is due. [`Utterance::partial`] decodes only the audio after the *committed
-//! point*, with the committed words as the prompt, and commits the words that this
-//! decode and the one before it agree on (the LocalAgreement policy of
-//! whisper_streaming): they will not change any more, so the audio up to where the last
-//! of them ends is never decoded again. [`Utterance::finish`] decodes only what is left
-//! after the committed point, so the final transcript after the user stops costs one
-//! short decode whatever the utterance's length, and so does every partial: when the
-//! words do not settle for [`MAX_UNCOMMITTED_MS`], the older ones are committed anyway.
+//! a partial is due. [`Utterance::partial`] decodes the audio after the *cut*, with the
+//! words before it as the prompt. The cut stays at the start until more than
+//! [`MAX_UNCOMMITTED_MS`] of audio follows it; then it moves forward past the words that
+//! two consecutive decodes agree on (the LocalAgreement policy of whisper_streaming),
+//! keeping the last [`KEEP_UNSURE_MS`] undecided, to the quietest point between two of
+//! them. Those words are settled: never decoded again. So every decode, partial or final,
+//! hears at most about 8 s whatever the utterance's length, and a 60 s dictation does not
+//! slow down; the final after the user stops decodes only the audio after the cut.
+//!
+//! Why not cut after every agreed word, as whisper_streaming's committed prefix does:
+//! measured on tiny.en (`sotto-core/tests/streaming.rs`), a cut at a word boundary
+//! inside fluent speech loses the words next to it ("Tell me a long story" became
+//! "Tell long story"): whisper does not transcribe a word it hears only the end of, and
+//! its word times are off by 100 ms and more. Below 8 s a decode costs the same anyway
+//! (the encoder never runs on less than [`crate::MIN_AUDIO_CTX`] frames, about 7.7 s), so
+//! the final of a short utterance is the whole decode, word for word.
 //!
 //! The schedule counts audio, not wall time, so the same input always gives the same
 //! partials. Calls block for one decode: run them on their own thread, and add audio
@@ -21,17 +29,25 @@ use std::time::Instant;
 
 use crate::{CancelFlag, Segment, SpeechToText, SttError, Transcript, Word, SAMPLE_RATE, UNTIMED};
 
-/// Uncommitted audio allowed before the older words are committed without agreement:
-/// bounds the audio one decode sees (and so its cost) for any utterance length.
+/// Audio after the cut allowed before the cut moves forward: bounds the audio one decode
+/// sees (and so its cost) for any utterance length.
 pub const MAX_UNCOMMITTED_MS: u64 = 8_000;
 
-/// When committing without agreement, the words in this much audio before the end stay
-/// uncommitted (the last words of a decode are the least sure).
-const KEEP_UNSURE_MS: u64 = 2_000;
+/// When the cut moves, the words in this much audio before the end stay undecided (the
+/// last words of a decode are the least sure).
+pub const KEEP_UNSURE_MS: u64 = 2_000;
 
-/// A committed word must end this long before the decoded audio does: a word cut by the
+/// An agreed word must end this long before the decoded audio does: a word cut by the
 /// end of the audio may still grow.
 const END_GUARD_MS: u64 = 300;
+
+/// The cut between two words is put in the quietest [`QUIET_MS`] within this much
+/// before the next word's aligned start (not before the last settled word starts).
+const CUT_SEARCH_MS: u64 = 500;
+
+/// The window the cut looks for quiet in: longer than the silence inside a stop
+/// consonant ("p", "t": 50-80 ms), shorter than a pause between sentences.
+const QUIET_MS: u64 = 80;
 
 /// One utterance being transcribed as it grows.
 pub struct Utterance<'a> {
@@ -39,13 +55,16 @@ pub struct Utterance<'a> {
     audio: Vec<f32>,
     interval: usize,
     next_partial_at: usize,
-    /// Words that will not change, times from the start of the utterance.
-    committed: Vec<Word>,
-    /// Sample where the audio not yet committed starts.
-    committed_at: usize,
-    /// The last decode's words after the committed ones, times from the utterance start.
-    unsure: Vec<Word>,
+    /// Words before the cut: they will not change. Times from the utterance start.
+    settled: Vec<Word>,
+    /// Sample where decoding starts: the audio before it is settled.
+    cut: usize,
+    /// The last decode's words after the cut, times from the utterance start.
+    previous: Vec<Word>,
     last_partial: Option<String>,
+    /// The user paused: `previous` is a decode of all the audio up to this sample, and
+    /// nothing said since. The final is ready if they said nothing more.
+    ready: Option<usize>,
 }
 
 fn ms(samples: usize) -> u64 {
@@ -72,6 +91,23 @@ fn join(words: &[Word]) -> String {
         .join(" ")
 }
 
+/// The quietest [`QUIET_MS`] window of `audio[from..to]`: its energy and the sample at
+/// its middle (`from`, and infinite energy, when the range is shorter than a window).
+fn quietest(audio: &[f32], from: usize, to: usize) -> (f32, usize) {
+    let window = samples(QUIET_MS);
+    let to = to.min(audio.len());
+    let mut best = (f32::INFINITY, from.min(audio.len()));
+    let mut at = from;
+    while at + window <= to {
+        let energy: f32 = audio[at..at + window].iter().map(|s| s * s).sum();
+        if energy < best.0 {
+            best = (energy, at + window / 2);
+        }
+        at += samples(10);
+    }
+    best
+}
+
 impl<'a> Utterance<'a> {
     /// A new utterance; a partial is due every `interval_ms` of audio (0: never).
     pub fn new(stt: &'a dyn SpeechToText, interval_ms: u32) -> Utterance<'a> {
@@ -81,22 +117,24 @@ impl<'a> Utterance<'a> {
             audio: Vec::new(),
             interval,
             next_partial_at: interval,
-            committed: Vec::new(),
-            committed_at: 0,
-            unsure: Vec::new(),
+            settled: Vec::new(),
+            cut: 0,
+            previous: Vec::new(),
             last_partial: None,
+            ready: None,
         }
     }
 
-    /// Forgets the audio, the committed words and the last partial: the next utterance
+    /// Forgets the audio, the settled words and the last partial: the next utterance
     /// starts here.
     pub fn reset(&mut self) {
         self.audio.clear();
         self.next_partial_at = self.interval;
-        self.committed.clear();
-        self.committed_at = 0;
-        self.unsure.clear();
+        self.settled.clear();
+        self.cut = 0;
+        self.previous.clear();
         self.last_partial = None;
+        self.ready = None;
     }
 
     /// Adds audio without transcribing.
@@ -109,31 +147,28 @@ impl<'a> Utterance<'a> {
         self.interval > 0 && self.audio.len() >= self.next_partial_at
     }
 
-    /// The words committed so far.
-    pub fn committed_text(&self) -> String {
-        join(&self.committed)
+    /// The settled words: those before the cut.
+    pub fn settled_text(&self) -> String {
+        join(&self.settled)
     }
 
-    /// Milliseconds of audio committed (never decoded again).
-    pub fn committed_ms(&self) -> u64 {
-        ms(self.committed_at)
+    /// Where decoding starts, in ms from the utterance start (the audio before it is
+    /// never decoded again).
+    pub fn cut_ms(&self) -> u64 {
+        ms(self.cut)
     }
 
-    /// Decodes the audio from the committed point to `end` (samples) with the committed
-    /// words as the prompt; returns its words, times from the start of the utterance,
-    /// without a repeat of the last committed words at their start.
-    fn decode_tail(
-        &mut self,
-        end: usize,
-        cancel: &CancelFlag,
-    ) -> Result<(Transcript, Vec<Word>), SttError> {
-        let from = self.committed_at.min(end);
+    /// Decodes the audio from the cut to `end` (samples) with the settled words as the
+    /// prompt; returns its words, times from the start of the utterance, without a repeat
+    /// of the last settled words at their start.
+    fn decode_tail(&self, end: usize, cancel: &CancelFlag) -> Result<Vec<Word>, SttError> {
+        let from = self.cut.min(end);
         let tail = &self.audio[from..end];
-        let prompt = self.committed_text();
+        let prompt = self.settled_text();
         let transcript = self.stt.transcribe_after(tail, &prompt, cancel)?;
         let offset = ms(from);
         let mut words: Vec<Word> = if transcript.words.is_empty() {
-            // A recogniser that cannot time its words: nothing of it can be committed.
+            // A recogniser that cannot time its words: nothing of it can be settled.
             transcript
                 .text
                 .split_whitespace()
@@ -162,17 +197,17 @@ impl<'a> Utterance<'a> {
             let repeated = self.repeated_at_start(&words);
             words.drain(..repeated);
         }
-        Ok((transcript, words))
+        Ok(words)
     }
 
-    /// How many of `words`' first words repeat the last committed ones (the cut fell a
-    /// little early, inside the last committed word): the longest such run of up to five.
+    /// How many of `words`' first words repeat the last settled ones (the cut fell a
+    /// little early, inside the last settled word): the longest such run of up to five.
     fn repeated_at_start(&self, words: &[Word]) -> usize {
-        let max = 5.min(words.len()).min(self.committed.len());
+        let max = 5.min(words.len()).min(self.settled.len());
         (1..=max)
             .rev()
             .find(|&n| {
-                let tail = &self.committed[self.committed.len() - n..];
+                let tail = &self.settled[self.settled.len() - n..];
                 tail.iter()
                     .zip(&words[..n])
                     .all(|(a, b)| norm(&a.text) == norm(&b.text))
@@ -180,62 +215,135 @@ impl<'a> Utterance<'a> {
             .unwrap_or(0)
     }
 
-    /// Commits `words[..n]`: the audio up to where the last of them ends is done.
-    fn commit(&mut self, words: &mut Vec<Word>, n: usize) {
-        if n == 0 {
-            return;
-        }
-        let Some(last) = words.get(n - 1) else { return };
+    /// Where the audio is cut to settle `words[..n]`: the quietest point before the next
+    /// word (after where the last of them ends, when none follows), and how quiet it is.
+    fn boundary(&self, words: &[Word], n: usize) -> Option<(f32, usize)> {
+        let last = n.checked_sub(1).and_then(|i| words.get(i))?;
         if last.end_ms == UNTIMED {
-            return;
+            return None;
         }
-        self.committed_at = samples(last.end_ms).clamp(self.committed_at, self.audio.len());
-        self.committed.extend(words.drain(..n));
+        let (from, to) = match words.get(n).filter(|w| w.start_ms != UNTIMED) {
+            Some(next) => (
+                next.start_ms
+                    .saturating_sub(CUT_SEARCH_MS)
+                    .max(last.start_ms),
+                next.start_ms,
+            ),
+            None => (last.end_ms, last.end_ms + CUT_SEARCH_MS),
+        };
+        Some(quietest(&self.audio, samples(from), samples(to)))
     }
 
-    /// Decodes the audio after the committed point; commits the words this decode and
-    /// the previous one agree on; returns the whole text so far when it is new (not empty
-    /// and not the last partial's). The next partial is due a full interval after this
-    /// audio.
+    /// How many of the first `n` of `words` to settle. Only boundaries that leave at
+    /// most half of [`MAX_UNCOMMITTED_MS`] after the cut are candidates (the cut must move
+    /// well forward, or the bound leaks); among them the last sentence end, else the last
+    /// clause end (a comma, semicolon or colon), else the quietest boundary (the latest
+    /// of equals); none: all `n`. A cut in fluent speech,
+    /// between two words said together, makes whisper mishear the word after it ("the
+    /// movers" heard from "movers" on became "covers"); at a sentence end or a pause
+    /// there is silence to cut in.
+    fn best_cut(&self, words: &[Word], n: usize) -> usize {
+        let earliest = self
+            .audio
+            .len()
+            .saturating_sub(samples(MAX_UNCOMMITTED_MS / 2));
+        let candidates: Vec<(usize, f32)> = (1..=n)
+            .rev()
+            .filter_map(|k| self.boundary(words, k).map(|(energy, at)| (k, energy, at)))
+            .filter(|&(_, _, at)| at >= earliest)
+            .map(|(k, energy, _)| (k, energy))
+            .collect();
+        // The recogniser's punctuation marks where the speaker's voice broke off: a
+        // sentence end first, then a clause end; a cut inside fluent speech loses short
+        // words ("pack your desks | by Friday" came back as "desks Friday").
+        for marks in [&['.', '?', '!'][..], &[',', ';', ':'][..]] {
+            let found = candidates
+                .iter()
+                .find(|(k, _)| words[k - 1].text.ends_with(marks));
+            if let Some(&(k, _)) = found {
+                return k;
+            }
+        }
+        candidates
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(n, |&(k, _)| k)
+    }
+
+    /// Settles `words[..n]`: the cut moves to their [`Utterance::boundary`].
+    fn settle(&mut self, words: &mut Vec<Word>, n: usize) {
+        let Some((_, cut)) = self.boundary(words, n) else {
+            return;
+        };
+        self.cut = cut.clamp(self.cut, self.audio.len());
+        self.settled.extend(words.drain(..n));
+    }
+
+    /// Decodes the audio after the cut; when more than [`MAX_UNCOMMITTED_MS`] of it has
+    /// built up, settles the older words this decode and the one before agree on (or,
+    /// if they never agree, the older words anyway); returns the whole text so far when
+    /// it is new (not empty and not the last partial's). The next partial is due a full
+    /// interval after this audio.
     pub fn partial(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
         let end = self.audio.len();
         self.next_partial_at = end + self.interval.max(1);
-        let (_, mut words) = self.decode_tail(end, cancel)?;
+        let mut words = self.decode_tail(end, cancel)?;
         let end_ms = ms(end);
-        // Agreement: the longest common prefix with the previous decode, among words
-        // that end clear of the end of the audio.
-        let agreed = words
-            .iter()
-            .zip(&self.unsure)
-            .take_while(|(now, before)| {
-                norm(&now.text) == norm(&before.text)
-                    && now.end_ms != UNTIMED
-                    && now.end_ms + END_GUARD_MS <= end_ms
-            })
-            .count();
-        self.commit(&mut words, agreed);
-        // Bound the next decode: when too much audio is still unsure, commit its older
-        // words anyway.
-        if end_ms.saturating_sub(self.committed_ms()) > MAX_UNCOMMITTED_MS {
-            let settled = words
+        if end_ms.saturating_sub(self.cut_ms()) > MAX_UNCOMMITTED_MS {
+            // Agreement: the longest common prefix with the previous decode, among words
+            // that end clear of the end of the audio, and before the unsure end.
+            let older = |w: &Word| w.end_ms != UNTIMED && w.end_ms + KEEP_UNSURE_MS <= end_ms;
+            let agreed = words
                 .iter()
-                .take_while(|w| w.end_ms != UNTIMED && w.end_ms + KEEP_UNSURE_MS <= end_ms)
+                .zip(&self.previous)
+                .take_while(|(now, before)| {
+                    norm(&now.text) == norm(&before.text)
+                        && now.end_ms + END_GUARD_MS <= end_ms
+                        && older(now)
+                })
                 .count();
-            self.commit(&mut words, settled);
-            if end_ms.saturating_sub(self.committed_ms()) > MAX_UNCOMMITTED_MS && words.is_empty() {
+            let n = if agreed > 0 {
+                agreed
+            } else {
+                words.iter().take_while(|w| older(w)).count()
+            };
+            let n = self.best_cut(&words, n);
+            self.settle(&mut words, n);
+            if end_ms.saturating_sub(self.cut_ms()) > MAX_UNCOMMITTED_MS && words.is_empty() {
                 // Nothing said in all that audio: skip it, keeping the unsure end.
-                self.committed_at = samples(end_ms - KEEP_UNSURE_MS).max(self.committed_at);
+                self.cut = samples(end_ms - KEEP_UNSURE_MS).max(self.cut);
             }
         }
-        self.unsure = words;
-        let mut all = self.committed.clone();
-        all.extend(self.unsure.iter().cloned());
+        self.previous = words;
+        if self.ready.is_some() {
+            // Still in the pause: this decode is as good a final, and newer.
+            self.ready = Some(end);
+        }
+        let mut all = self.settled.clone();
+        all.extend(self.previous.iter().cloned());
         let text = join(&all);
         if text.is_empty() || self.last_partial.as_deref() == Some(text.as_str()) {
             return Ok(None);
         }
         self.last_partial = Some(text.clone());
         Ok(Some(text))
+    }
+
+    /// The user paused (the voice activity detector hears silence after speech): decodes
+    /// all the audio so far, as a partial, and keeps it as the final in case they have
+    /// finished: if the utterance then ends with nothing more said
+    /// ([`Utterance::resumed`] not called), [`Utterance::finish_over`] returns at once.
+    /// The final starts when the user stops, not when the turn is judged over.
+    pub fn paused(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
+        self.ready = None;
+        let text = self.partial(cancel)?;
+        self.ready = Some(self.audio.len());
+        Ok(text)
+    }
+
+    /// Speech again after a pause: the decode made at the pause is not the final.
+    pub fn resumed(&mut self) {
+        self.ready = None;
     }
 
     /// Adds audio; returns a partial transcript when one is due and its text changed.
@@ -256,29 +364,41 @@ impl<'a> Utterance<'a> {
         ms(self.audio.len())
     }
 
-    /// The final transcript of everything pushed: the committed words and a decode of
-    /// the audio after them.
+    /// The final transcript of everything pushed: the settled words and a decode of the
+    /// audio after the cut.
     pub fn finish(mut self, cancel: &CancelFlag) -> Result<Transcript, SttError> {
         self.final_transcript(cancel)
     }
 
     /// The final transcript of `audio`, the whole utterance as the listener closed it.
     /// It usually begins with the audio pushed so far (the listener forwards what it
-    /// keeps); then only the audio after the committed point is decoded. Otherwise (the
-    /// utterance was reset, or the audio differs) all of `audio` is.
+    /// keeps); then only the audio after the cut is decoded, or nothing at all when the
+    /// decode made at the user's pause covers it ([`Utterance::paused`]). Otherwise (the
+    /// utterance was reset, or the audio differs) all of `audio` is. Resets for the next
+    /// utterance.
     pub fn finish_over(
         &mut self,
         audio: &[f32],
         cancel: &CancelFlag,
     ) -> Result<Transcript, SttError> {
-        let known = self.committed_at <= audio.len()
-            && self.committed_at <= self.audio.len()
-            && audio[..self.committed_at] == self.audio[..self.committed_at];
-        if !known {
+        let started = Instant::now();
+        let same_until =
+            |n: usize| n <= audio.len() && n <= self.audio.len() && audio[..n] == self.audio[..n];
+        // The pause decode covers the utterance when the utterance goes on from it (in
+        // silence: speech again would have cleared it) or ends inside it (the listener
+        // closed the utterance before all the quiet the decode saw).
+        let covered = |n: usize| same_until(n.min(audio.len()));
+        if let Some(ready) = self.ready.filter(|&n| covered(n)) {
+            let words = std::mem::take(&mut self.previous);
+            let result = self.transcript(words, ms(ready.max(audio.len())), started);
+            self.reset();
+            return Ok(result);
+        }
+        if !same_until(self.cut) {
             self.reset();
         }
-        self.audio.truncate(self.committed_at);
-        self.audio.extend_from_slice(&audio[self.committed_at..]);
+        self.audio.truncate(self.cut);
+        self.audio.extend_from_slice(&audio[self.cut..]);
         let result = self.final_transcript(cancel);
         self.reset();
         result
@@ -287,17 +407,21 @@ impl<'a> Utterance<'a> {
     fn final_transcript(&mut self, cancel: &CancelFlag) -> Result<Transcript, SttError> {
         let started = Instant::now();
         let end = self.audio.len();
-        let mut words = if self.committed_at + samples(50) >= end {
-            // Nothing worth decoding after the committed words.
+        let words = if self.cut + samples(50) >= end {
+            // Nothing worth decoding after the settled words.
             Vec::new()
         } else {
-            self.decode_tail(end, cancel)?.1
+            self.decode_tail(end, cancel)?
         };
-        let mut all = std::mem::take(&mut self.committed);
+        Ok(self.transcript(words, ms(end), started))
+    }
+
+    /// The settled words and then `words`, as a transcript of `audio_ms` of audio.
+    fn transcript(&mut self, mut words: Vec<Word>, audio_ms: u64, started: Instant) -> Transcript {
+        let mut all = std::mem::take(&mut self.settled);
         all.append(&mut words);
         let text = join(&all);
-        let audio_ms = ms(end);
-        Ok(Transcript {
+        Transcript {
             segments: if text.is_empty() {
                 Vec::new()
             } else {
@@ -311,7 +435,7 @@ impl<'a> Utterance<'a> {
             words: all,
             elapsed_ms: started.elapsed().as_millis() as u64,
             audio_ms,
-        })
+        }
     }
 }
 
@@ -408,7 +532,7 @@ mod tests {
     ];
 
     #[test]
-    fn agreed_words_are_committed_and_never_decoded_again() {
+    fn a_short_utterance_is_decoded_whole_and_so_is_its_final() {
         let stt = Scripted::new(&QUESTION);
         let mut utterance = Utterance::new(&stt, 600);
         let mut partials = Vec::new();
@@ -431,37 +555,36 @@ mod tests {
                 "What is the capital of France? Thanks."
             ]
         );
+        // Under the bound nothing is cut: each partial hears all, with no prompt.
         let calls = stt.calls();
-        // At 1200 ms "What is" agreed with the 600 ms decode: committed, and the 1800 ms
-        // decode starts after "is" (600 ms) with them as its prompt.
-        assert_eq!(calls[2], (samples(1_200), "What is".into()));
-        assert_eq!(utterance.committed_text(), "What is the capital of France?");
+        assert_eq!(calls[2], (samples(1_800), String::new()));
+        assert_eq!(
+            (utterance.cut_ms(), utterance.settled_text()),
+            (0, String::new())
+        );
         let final_transcript = utterance.finish(&CancelFlag::default()).expect("final");
         assert_eq!(
             final_transcript.text,
             "What is the capital of France? Thanks."
         );
-        // The final decoded only what followed "France?".
-        let last = stt.calls().last().cloned().expect("final call");
-        assert_eq!(
-            last,
-            (
-                samples(3_000 - 2_300),
-                "What is the capital of France?".into()
-            )
-        );
+        assert_eq!(stt.calls().last(), Some(&(samples(3_000), String::new())));
     }
 
-    #[test]
-    fn every_decode_is_bounded_whatever_the_length() {
-        // A 60 s dictation of 300 ms words with 100 ms gaps.
-        let names: Vec<String> = (0..150).map(|i| format!("w{i}")).collect();
+    /// A dictation of `n` 300 ms words with 100 ms gaps: "w0 w1 ...".
+    fn dictation(n: u64) -> Scripted {
+        let names: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
         let words: Vec<(&str, u64, u64)> = names
             .iter()
             .zip(0u64..)
             .map(|(w, i)| (w.as_str(), i * 400, i * 400 + 300))
             .collect();
-        let stt = Scripted::new(&words);
+        Scripted::new(&words)
+    }
+
+    #[test]
+    fn every_decode_is_bounded_whatever_the_length() {
+        // A 60 s dictation.
+        let stt = dictation(150);
         let mut utterance = Utterance::new(&stt, 600);
         for step in 0..100 {
             utterance
@@ -469,16 +592,23 @@ mod tests {
                 .expect("push");
         }
         let longest = stt.calls().iter().map(|c| c.0).max().unwrap_or(0);
-        assert!(longest <= samples(2_000), "{}", ms(longest));
+        assert!(
+            longest <= samples(MAX_UNCOMMITTED_MS + 600),
+            "{}",
+            ms(longest)
+        );
         let text = utterance
             .finish(&CancelFlag::default())
             .expect("final")
             .text;
-        assert_eq!(text.split_whitespace().count(), 150, "{text}");
+        let expected: Vec<String> = (0..150).map(|i| format!("w{i}")).collect();
+        assert_eq!(text, expected.join(" "));
+        let last = stt.calls().last().map_or(usize::MAX, |c| c.0);
+        assert!(last <= samples(MAX_UNCOMMITTED_MS + 600), "{}", ms(last));
     }
 
     #[test]
-    fn words_that_never_settle_are_committed_after_the_bound() {
+    fn words_that_never_agree_are_settled_after_the_bound() {
         /// Hears the words, but spells the last one differently every time.
         struct Restless(Mutex<u32>);
         impl SpeechToText for Restless {
@@ -516,33 +646,36 @@ mod tests {
         }
         // 24 s of audio, no agreement ever: still at most 8 s + one interval undecided.
         assert!(
-            utterance.audio_ms() - utterance.committed_ms() <= MAX_UNCOMMITTED_MS + 600,
+            utterance.audio_ms() - utterance.cut_ms() <= MAX_UNCOMMITTED_MS + 600,
             "{} of {}",
-            utterance.committed_ms(),
+            utterance.cut_ms(),
             utterance.audio_ms()
         );
     }
 
     #[test]
     fn the_final_over_the_listener_audio_decodes_the_tail_or_all_if_it_differs() {
-        let stt = Scripted::new(&QUESTION);
+        let stt = dictation(30);
         let mut utterance = Utterance::new(&stt, 600);
-        for step in 0..2 {
+        for step in 0..20 {
             utterance
                 .push(&audio(step * 600, step * 600 + 600), &CancelFlag::default())
                 .expect("push");
         }
-        assert_eq!(utterance.committed_text(), "What is");
+        // 12 s heard: the older words are settled, the cut between two of them.
+        let cut = utterance.cut_ms();
+        assert!(cut > 0 && utterance.settled_text().starts_with("w0 w1"));
         // The listener's audio: the same start, a little more at the end.
-        let whole = audio(0, 2_400);
+        let whole = audio(0, 12_300);
         let t = utterance
             .finish_over(&whole, &CancelFlag::default())
             .expect("final");
-        assert_eq!(t.text, "What is the capital of France?");
+        let expected: Vec<String> = (0..30).map(|i| format!("w{i}")).collect();
+        assert_eq!(t.text, expected.join(" "));
         assert_eq!(
             stt.calls().last().map(|c| c.0),
-            Some(samples(2_400 - 600)),
-            "only the tail after 'is'"
+            Some(samples(12_300) - samples(cut)),
+            "only the tail after the cut"
         );
         // Reset after the final: a different utterance is decoded whole.
         let other = audio(100, 2_400);
@@ -550,22 +683,57 @@ mod tests {
             .finish_over(&other, &CancelFlag::default())
             .expect("final");
         assert_eq!(stt.calls().last().map(|c| c.0), Some(other.len()));
-        assert_eq!(t.text, "What is the capital of France?");
+        assert!(t.text.starts_with("w0 w1"), "{}", t.text);
     }
 
     #[test]
-    fn a_repeat_of_the_last_committed_word_at_the_cut_is_dropped_and_zero_means_never() {
+    fn the_decode_made_at_a_pause_is_the_final_unless_speech_resumed() {
+        let stt = Scripted::new(&QUESTION);
+        let cancel = CancelFlag::default();
+        let mut utterance = Utterance::new(&stt, 600);
+        utterance.push_audio(&audio(0, 2_400));
+        let at_pause = utterance.paused(&cancel).expect("pause");
+        assert_eq!(at_pause.as_deref(), Some("What is the capital of France?"));
+        let decodes = stt.calls().len();
+        // Silence until the turn ends: the final is the pause's decode, no new one.
+        utterance.push_audio(&audio(2_400, 2_550));
+        let t = utterance
+            .finish_over(&audio(0, 2_550), &cancel)
+            .expect("final");
+        assert_eq!(t.text, "What is the capital of France?");
+        assert_eq!(stt.calls().len(), decodes);
+
+        // Speech again after the pause ("Thanks."): decoded afresh.
+        utterance.push_audio(&audio(0, 2_400));
+        utterance.paused(&cancel).expect("pause");
+        utterance.push_audio(&audio(2_400, 3_000));
+        utterance.resumed();
+        let t = utterance
+            .finish_over(&audio(0, 3_000), &cancel)
+            .expect("final");
+        assert_eq!(t.text, "What is the capital of France? Thanks.");
+        assert_eq!(stt.calls().last(), Some(&(samples(3_000), String::new())));
+        // A different utterance than the one paused in is decoded too.
+        utterance.push_audio(&audio(0, 2_400));
+        utterance.paused(&cancel).expect("pause");
+        let other = audio(2_600, 3_000);
+        let t = utterance.finish_over(&other, &cancel).expect("final");
+        assert_eq!(t.text, "Thanks.");
+    }
+
+    #[test]
+    fn a_repeat_of_the_last_settled_word_at_the_cut_is_dropped_and_zero_means_never() {
         let stt = Scripted::new(&[("one", 0, 400), ("two", 500, 900), ("three", 1_000, 1_400)]);
         let mut utterance = Utterance::new(&stt, 0);
         utterance.push_audio(&audio(0, 1_500));
         assert!(!utterance.partial_due());
-        utterance.committed = vec![Word {
+        utterance.settled = vec![Word {
             text: "one".into(),
             start_ms: 0,
             end_ms: 350,
         }];
         // The cut at 350 ms falls inside "one" (it ends at 400): heard again, dropped.
-        utterance.committed_at = samples(350);
+        utterance.cut = samples(350);
         let t = utterance.finish(&CancelFlag::default()).expect("final");
         assert_eq!(t.text, "one two three");
     }

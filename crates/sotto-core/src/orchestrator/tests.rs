@@ -819,3 +819,148 @@ async fn the_end_of_the_audio_source_stops_the_assistant_after_the_last_turn() {
     let Rig { assistant, .. } = rig;
     assistant.finished().await;
 }
+
+fn hands_free() -> Parts {
+    Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    }
+}
+
+fn finals(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TranscriptFinal { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn hands_free_waits_for_the_rest_of_a_broken_off_sentence() {
+    let mut rig = start(hands_free());
+    rig.say("can you tell me");
+    // The transcript sounds broken off: shown, not answered.
+    let held = rig
+        .until(|e| matches!(e, Event::TranscriptPartial { .. }))
+        .await;
+    assert!(finals(&held).is_empty(), "{held:?}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    rig.say("what the capital of france is");
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(
+        finals(&events),
+        ["can you tell me what the capital of france is"]
+    );
+    let asked = rig.llm.requests();
+    assert_eq!(asked.len(), 1, "one question, not two");
+    assert_eq!(
+        asked[0].messages.last().map(|m| m.content.as_str()),
+        Some("can you tell me what the capital of france is")
+    );
+    assert!(events.iter().all(|e| match e {
+        Event::TurnFinished { turn_id, .. } | Event::TranscriptFinal { turn_id, .. } =>
+            *turn_id == 1,
+        _ => true,
+    }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_off_sentence_is_answered_as_it_is_when_nothing_follows() {
+    let mut rig = start(hands_free());
+    rig.say("remind me to");
+    rig.until(|e| matches!(e, Event::TranscriptPartial { .. }))
+        .await;
+    let held_at = tokio::time::Instant::now();
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), ["remind me to"]);
+    assert!(
+        held_at.elapsed() >= UNFINISHED_WAIT,
+        "{:?}",
+        held_at.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_sentence_is_answered_without_waiting() {
+    let mut rig = start(hands_free());
+    rig.say(QUESTION);
+    let started = tokio::time::Instant::now();
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), [QUESTION]);
+    assert!(
+        started.elapsed() < UNFINISHED_WAIT,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn speech_again_before_the_transcript_is_in_continues_the_turn() {
+    let (stt, gate) = FakeStt::gated();
+    let mut rig = start(Parts {
+        stt,
+        ..hands_free()
+    });
+    // The first part's transcript is held up: the user goes on before it is in.
+    rig.say("what is the capital");
+    rig.until_state(AnalyzingSpeech).await;
+    rig.say("of france");
+    gate.open();
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), ["what is the capital of france"]);
+    assert_eq!(rig.llm.requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_click_while_waiting_for_the_rest_does_not_end_the_sentence() {
+    let mut rig = start(hands_free());
+    rig.say("remind me to");
+    rig.until(|e| matches!(e, Event::TranscriptPartial { .. }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Too short to be speech: the listener rejects it.
+    rig.heard.send(Heard::NoSpeech).expect("ears");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rig.say("buy milk");
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), ["remind me to buy milk"]);
+    assert_eq!(rig.llm.requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_microphone_lost_while_the_rest_is_spoken_answers_the_first_part() {
+    let mut rig = start(hands_free());
+    rig.say("can you tell me");
+    rig.until(|e| matches!(e, Event::TranscriptPartial { .. }))
+        .await;
+    // The user goes on, and the microphone is unplugged mid-word: that utterance never
+    // closes.
+    rig.heard.send(Heard::Started).expect("ears");
+    rig.heard
+        .send(Heard::Lost("unplugged".into()))
+        .expect("ears");
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), ["can you tell me"]);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::ErrorOccurred {
+                kind: ErrorKind::Microphone,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+}
