@@ -249,6 +249,53 @@ describe("the window", () => {
     expect($("#history-list .conversation-title").textContent).toBe("Tell me about whales.");
   });
 
+  it("strikes through what the voice did not say of an answer cut short", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    source.emit(
+      { type: "state_changed", state: "LISTENING", turn_id: 1, at_ms: 1 },
+      { type: "transcript_final", turn_id: 1, text: "Tell me about octopuses." },
+      { type: "state_changed", state: "ROUTING_TO_LLM", turn_id: 1, at_ms: 2 },
+      { type: "llm_text_chunk", turn_id: 1, text: "Octopuses are clever.\nThey can open jars." },
+      { type: "llm_text_chunk", turn_id: 1, text: " They can open jars." },
+      {
+        type: "turn_finished",
+        turn_id: 1,
+        outcome: "answered",
+        user_text: "Tell me about octopuses.",
+        heard_text: "Octopuses are clever. They can open jars.",
+        provider: "local",
+        timings: timings(),
+      },
+    );
+    expect($(".turn").dataset.outcome).toBe("answered");
+    expect($(".turn .answer").textContent).toBe("Octopuses are clever.\nThey can open jars. They can open jars.");
+    expect($(".turn .unheard").textContent).toBe(" They can open jars.");
+    expect($(".turn .unheard").title).toBe("Not said: the answer was cut short");
+  });
+
+  it("strikes through nothing when the whole answer was said", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    source.emit(
+      { type: "transcript_final", turn_id: 1, text: "Hi." },
+      { type: "llm_text_chunk", turn_id: 1, text: "Hello!  How can I help?" },
+      {
+        type: "turn_finished",
+        turn_id: 1,
+        outcome: "answered",
+        user_text: "Hi.",
+        heard_text: "Hello! How can I help?",
+        provider: "local",
+        timings: timings(),
+      },
+    );
+    expect($(".turn .answer").textContent).toBe("Hello!  How can I help?");
+    expect(document.querySelector(".turn .unheard")).toBeNull();
+  });
+
   it("shows startup problems as toasts with an action", async () => {
     const source = new FakeSource(ready, [
       { type: "error_occurred", turn_id: null, kind: "microphone", message: "No microphone found." },

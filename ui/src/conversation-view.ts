@@ -13,6 +13,21 @@ export interface ConversationElements {
   interrupt: HTMLButtonElement;
 }
 
+/**
+ * The part of `answer` after what was `heard` (the voice says the answer in pieces joined
+ * by single spaces, so whitespace is not compared); "" when `heard` is not its start.
+ */
+export function unheardRest(answer: string, heard: string): string {
+  let a = 0;
+  for (const c of heard) {
+    if (/\s/.test(c)) continue;
+    while (a < answer.length && /\s/.test(answer[a])) a++;
+    if (answer[a] !== c) return "";
+    a++;
+  }
+  return answer.slice(a);
+}
+
 function turnElement(turn: TurnView): HTMLElement {
   const item = document.createElement("li");
   item.className = "turn";
@@ -25,13 +40,15 @@ function turnElement(turn: TurnView): HTMLElement {
   if (turn.answer || turn.outcome) {
     const answer = document.createElement("p");
     answer.className = "answer";
-    if (turn.outcome === "interrupted" && turn.heard !== null) {
-      // Show what was heard, and the rest that never was, struck through.
+    const rest = turn.outcome && turn.heard !== null ? unheardRest(turn.answer, turn.heard) : "";
+    if (rest.trim()) {
+      // Show what was heard, and the rest that never was (interrupted, or stopped because
+      // the model repeated itself or ran long), struck through.
       const heard = document.createElement("span");
-      heard.textContent = turn.heard;
-      const rest = turn.answer.startsWith(turn.heard) ? turn.answer.slice(turn.heard.length) : "";
+      heard.textContent = turn.answer.slice(0, turn.answer.length - rest.length);
       const unheard = document.createElement("s");
       unheard.className = "unheard";
+      unheard.title = turn.outcome === "interrupted" ? "Not heard: interrupted" : "Not said: the answer was cut short";
       unheard.textContent = rest;
       answer.append(heard, unheard);
     } else {

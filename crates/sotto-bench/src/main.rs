@@ -3,6 +3,8 @@
 //!
 //! These are benchmarks, not tests: they report numbers and never fail on a slow machine.
 
+mod answers;
+mod grade;
 mod llm;
 mod stream;
 mod stt;
@@ -13,8 +15,11 @@ mod voice;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().cloned().unwrap_or_else(|| "all".into());
+    let rest = args.get(1..).unwrap_or_default();
     let result = match which.as_str() {
+        "answers" => answers::run(rest),
         "stt" => stt::run(),
         "stream" => stream::run(),
         "vad" => vad::run(),
@@ -27,7 +32,7 @@ fn main() -> ExitCode {
             .and_then(|()| tts::run())
             .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: vad, stt, stream, llm, tts, voice, all)"
+            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, tts, voice, all)"
         )),
     };
     match result {

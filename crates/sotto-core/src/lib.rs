@@ -16,6 +16,7 @@
 //! A turn's [`Timings`] are stamped on one monotonic clock, so the UI chart, the logs and
 //! the benchmarks read the same numbers.
 
+pub mod answer_guard;
 pub mod assemble;
 pub mod budget;
 pub mod ears;
@@ -46,7 +47,7 @@ use tokio::task::JoinHandle;
 
 pub use event::{AssistantState, ErrorKind, Event, Timings, TurnOutcome};
 pub use memory::{Memory, TurnRecord};
-pub use orchestrator::{Command, TurnSettings};
+pub use orchestrator::{Command, TurnSettings, SPEECH_PERSONA};
 pub use output::AudioOut;
 
 /// The engines a voice turn uses: trait objects, so tests can hand in fakes (the `fakes`

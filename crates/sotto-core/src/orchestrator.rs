@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sotto_audio::{AudioBuffer, ListenMode};
-use sotto_llm::{ChatRequest, Chunk, Llm, LlmError, Message, Role, Sampling};
+use sotto_llm::{ChatRequest, Chunk, FinishReason, Llm, LlmError, Message, Role, Sampling};
 use sotto_stt::Transcript;
 use sotto_tts::split::{SentenceSplitter, SplitConfig};
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::answer_guard::AnswerGuard;
 use crate::ears::{EarsControl, Heard};
 use crate::event::{AssistantState, ErrorKind, Event, Timings, TurnOutcome};
 use crate::memory::{Memory, TurnAudio, TurnRecord};
@@ -20,6 +21,13 @@ use crate::mouth::{Say, Spoken};
 use crate::output::AudioOut;
 use crate::played::played_text;
 use crate::stt_worker::{SttJob, SttReply, SttWorker};
+
+/// The default persona: answers made to be heard (issue #18; chosen by
+/// `cargo xtask bench answers`, docs/BENCHMARKS.md).
+pub const SPEECH_PERSONA: &str = "You are Sotto, a voice assistant: everything you write is \
+     spoken aloud. Answer in one or two short sentences unless asked for more. Never write \
+     lists, numbered steps, Markdown, formulas or emoji: say the steps in one sentence \
+     joined with then.";
 
 /// How the assistant converses.
 #[derive(Debug, Clone)]
@@ -42,15 +50,19 @@ pub struct TurnSettings {
     pub barge_in_while_speaking: bool,
     /// Earlier turns sent with each question.
     pub history_turns: usize,
+    /// The most words an answer says (0: no limit), ended at a sentence; several times
+    /// more when the question asks for a story or details. A spoken answer past about
+    /// 60 words (25 s) is more than a listener takes in.
+    pub answer_words: usize,
 }
 
 impl Default for TurnSettings {
     fn default() -> Self {
         TurnSettings {
             mode: ListenMode::PushToTalk,
-            system_prompt: "You are a helpful assistant.".into(),
+            system_prompt: SPEECH_PERSONA.into(),
             sampling: Sampling {
-                temperature: 0.2,
+                temperature: 0.0,
                 max_tokens: 160,
                 ..Sampling::default()
             },
@@ -59,6 +71,7 @@ impl Default for TurnSettings {
             partial_interval_ms: 600,
             barge_in_while_speaking: false,
             history_turns: 6,
+            answer_words: 60,
         }
     }
 }
@@ -120,6 +133,10 @@ pub(crate) struct Turn {
     answer: String,
     /// Cuts the streamed answer into pieces for the voice.
     splitter: SentenceSplitter,
+    /// Which pieces are said: none after a loop or past the answer's length.
+    guard: AnswerGuard,
+    /// Stops the language model (and only it: what was said plays on).
+    llm_cancel: CancellationToken,
     /// Cancelled when the turn ends: stops the model and the voice.
     cancel: CancellationToken,
     /// When each stage happened.
@@ -536,6 +553,8 @@ impl Orchestrator {
             user_text,
             answer: String::new(),
             splitter: SentenceSplitter::new(self.settings.split),
+            guard: AnswerGuard::new(self.settings.answer_words),
+            llm_cancel: CancellationToken::new(),
             cancel: CancellationToken::new(),
             timings: Timings::default(),
             provider: None,
@@ -684,7 +703,9 @@ impl Orchestrator {
         let instant = self.instant.as_mut().and_then(|i| i.answer(&text));
         // Hit or miss, the decision is made now: a miss's check is not the LLM's time.
         let at = self.now_ms();
+        let answer_words = self.settings.answer_words;
         let Some(turn) = self.current(id) else { return };
+        turn.guard = AnswerGuard::for_question(&text, answer_words);
         turn.user_text = text;
         turn.timings.cache_decision_ms = Some(at);
         if let Some((answer, audio)) = instant {
@@ -707,7 +728,8 @@ impl Orchestrator {
             return;
         }
         let Some(turn) = self.current(id) else { return };
-        let cancel = turn.cancel.child_token();
+        turn.llm_cancel = turn.cancel.child_token();
+        let cancel = turn.llm_cancel.clone();
         self.set_state(AssistantState::RoutingToLlm, id);
         let request = ChatRequest {
             messages,
@@ -736,7 +758,7 @@ impl Orchestrator {
             Some(Ok(Chunk::Text(text))) => {
                 turn.timings.first_token_ms.get_or_insert(now);
                 turn.answer.push_str(&text);
-                pieces = turn.splitter.push(&text);
+                pieces = turn.guard.admit(turn.splitter.push(&text));
                 streamed = Some(text);
             }
             Some(Ok(Chunk::FellBack { to, reason, .. })) => {
@@ -745,15 +767,22 @@ impl Orchestrator {
             }
             Some(Ok(Chunk::Done(finish))) => {
                 turn.provider = Some(finish.provider);
-                pieces = turn.splitter.finish();
+                let at_limit = finish.reason == FinishReason::Length;
+                pieces = turn.guard.finish(turn.splitter.finish(), at_limit);
                 finished = true;
             }
             Some(Err(e)) => {
                 failure = Some(e);
-                pieces = turn.splitter.finish();
+                pieces = turn.guard.admit(turn.splitter.finish());
                 finished = true;
             }
             None => finished = !turn.llm_done,
+        }
+        if let (Some(cut), false) = (turn.guard.cut(), finished || turn.llm_done) {
+            // The rest is not said: the model stops now, and the voice gets no more.
+            tracing::info!("turn {id}: {}; the rest is not said", cut.describe());
+            turn.llm_cancel.cancel();
+            finished = true;
         }
         if let Some(text) = streamed {
             self.emit(Event::LlmTextChunk { turn_id: id, text });

@@ -199,6 +199,48 @@ async fn a_follow_up_reuses_the_cached_conversation_prefix() {
 }
 
 #[tokio::test]
+async fn dropping_the_oldest_turn_keeps_the_newer_ones_from_the_cache() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    let turn = |role, content: &str| Message {
+        role,
+        content: content.into(),
+    };
+    let mut request = question("Name a fruit that is yellow.");
+    request.messages.extend([
+        turn(Role::Assistant, "A banana is yellow."),
+        turn(
+            Role::User,
+            "Which planet in our solar system is the largest one of them all?",
+        ),
+        turn(
+            Role::Assistant,
+            "Jupiter is the largest planet in our solar system, more than eleven times as wide as the Earth.",
+        ),
+        turn(Role::User, "What is the capital of France?"),
+    ]);
+    let (_, finish) = llm
+        .chat(request.clone(), CancellationToken::new())
+        .collect()
+        .await
+        .expect("first answer");
+    let full = finish.usage.expect("usage");
+    // The history is full: the oldest turn goes, the newer ones stay.
+    request.messages.drain(1..3);
+    let (answer, finish) = llm
+        .chat(request, CancellationToken::new())
+        .collect()
+        .await
+        .expect("second answer");
+    let usage = finish.usage.expect("usage");
+    assert!(
+        usage.prompt_tokens < full.prompt_tokens && usage.prompt_tokens - usage.cached_tokens <= 8,
+        "the newer turns were read again: {usage:?} (before: {full:?})"
+    );
+    assert!(answer.contains("Paris"), "{answer:?}");
+}
+
+#[tokio::test]
 async fn a_warm_up_reads_the_persona_so_the_first_question_reuses_it() {
     let _serial = support::one_worker_at_a_time().await;
     let llm = local(smollm2());

@@ -331,7 +331,7 @@ mod tests {
         // The first default of a kind is the one used.
         let id = |kind| m.default_of(kind).map(|s| s.id.as_str());
         assert_eq!(id(ModelKind::Stt), Some("whisper-tiny.en"));
-        assert_eq!(id(ModelKind::Llm), Some("smollm2-135m-instruct"));
+        assert_eq!(id(ModelKind::Llm), Some("qwen2.5-coder-0.5b-instruct"));
         assert_eq!(id(ModelKind::Tts), Some("piper-en_US-joe-medium"));
         assert_eq!(id(ModelKind::Sample), None);
         assert_eq!(crate::default_model(ModelKind::Vad), "silero-vad-v6");

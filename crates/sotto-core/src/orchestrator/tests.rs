@@ -724,6 +724,62 @@ async fn a_voice_failure_silences_the_turn_and_fails_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_answer_that_starts_repeating_itself_ends_at_the_repetition() {
+    let mut steps = fakes::tokens(
+        "Octopuses are clever. They can open jars. They can open jars. They can open jars.",
+        Duration::from_millis(10),
+    );
+    // A model that would go on for ever unless it is stopped.
+    steps.push(Step::Hang);
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![steps, fakes::tokens("Squid too.", Duration::ZERO)]),
+        ..Parts::default()
+    });
+    rig.send(Command::SendText("tell me about octopuses".into()));
+    let (_, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(heard, "Octopuses are clever. They can open jars.");
+    rig.until_state(Idle).await;
+    // What was not said is not remembered as said.
+    rig.send(Command::SendText("and squid".into()));
+    rig.until_finished().await;
+    let turns: Vec<String> = rig.llm.requests()[1]
+        .turns()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            "tell me about octopuses",
+            "Octopuses are clever. They can open jars.",
+            "and squid"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_answer_ends_at_the_sentence_that_would_pass_its_length() {
+    let mut steps = fakes::tokens(
+        "Sleep at the same time. Avoid coffee after noon. Keep the room dark and cool. Read.",
+        Duration::from_millis(10),
+    );
+    steps.push(Step::Hang);
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            answer_words: 10,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        llm: FakeLlm::new(vec![steps]),
+        ..Parts::default()
+    });
+    rig.send(Command::SendText("how do I sleep better".into()));
+    let (_, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(heard, "Sleep at the same time. Avoid coffee after noon.");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_model_sees_the_last_turns_up_to_the_limit() {
     let mut rig = start(Parts {
         settings: TurnSettings {
