@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
-use sotto_audio::{AudioBuffer, Capture, CaptureEvent, ListenMode, Pace, PlaybackError, Player};
+use sotto_audio::capture::Microphone;
+use sotto_audio::{AudioBuffer, CaptureEvent, ListenMode, Pace, PlaybackError, Player};
 use sotto_core::assemble::{self, default_intents_path, Launch};
 use sotto_core::settings::Settings;
 use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory};
@@ -204,19 +205,14 @@ impl Reporter {
 /// Where the voice comes from. Held for as long as the assistant runs: dropping it
 /// stops the capture.
 enum Input {
-    Microphone {
-        _capture: Capture,
-    },
+    /// The microphone, opened again whenever it is lost (or missing at start).
+    Microphone { _microphone: Microphone },
     /// The test input: the next clip is spoken into the virtual microphone at each start
     /// (after the last, the first again).
     Virtual {
         microphone: std_mpsc::Sender<AudioBuffer>,
         clips: Vec<AudioBuffer>,
         next: std::sync::atomic::AtomicUsize,
-    },
-    /// No microphone: silence, so typed questions still work.
-    Silent {
-        _microphone: std_mpsc::Sender<AudioBuffer>,
     },
 }
 
@@ -523,9 +519,9 @@ fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
 type OpenedInput = (Input, std_mpsc::Receiver<CaptureEvent>, String);
 
 fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, String> {
-    let (events_tx, events) = std_mpsc::sync_channel(256);
-    let (clips, clips_rx) = std_mpsc::channel();
     if let Some(path) = std::env::var_os(TEST_INPUT_VAR) {
+        let (events_tx, events) = std_mpsc::sync_channel(256);
+        let (clips, clips_rx) = std_mpsc::channel();
         let path = PathBuf::from(path);
         let files = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
@@ -558,11 +554,11 @@ fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, 
         };
         return Ok((input, events, name));
     }
-    match Capture::start(device) {
-        Ok((capture, events)) => {
-            let name = capture.device().to_string();
-            Ok((Input::Microphone { _capture: capture }, events, name))
-        }
+    // The microphone is kept open: one lost or missing is tried again until it works.
+    let (microphone, opened, events) = Microphone::start(device.map(str::to_owned))
+        .map_err(|e| format!("cannot start listening: {e}"))?;
+    let name = match opened {
+        Ok(name) => name,
         Err(e) => {
             reporter.error(
                 ErrorKind::Microphone,
@@ -571,11 +567,16 @@ fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, 
                     sentence(&e.to_string())
                 ),
             );
-            sotto_audio::spawn_virtual_microphone(clips_rx, events_tx)
-                .map_err(|e| format!("cannot start listening: {e}"))?;
-            Ok((Input::Silent { _microphone: clips }, events, "none".into()))
+            "none".into()
         }
-    }
+    };
+    Ok((
+        Input::Microphone {
+            _microphone: microphone,
+        },
+        events,
+        name,
+    ))
 }
 
 /// The speakers; with none, answers go to a WAV file at real-time pace (so timings and

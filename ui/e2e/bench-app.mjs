@@ -225,12 +225,17 @@ function figures(turns) {
       return [name, { p50_ms: quantile(values, 0.5), p95_ms: quantile(values, 0.95) }];
     }),
   );
+  // Answers started early on the pause's words: kept, or started again on the final.
+  const tried = answered.filter((t) => t.timings.early_start !== null && t.timings.early_start !== undefined);
+  const kept = tried.filter((t) => t.timings.early_start === true);
+  const ahead = kept.map((t) => diff(t.timings.stt_final_ms, t.timings.llm_start_ms));
   return {
     v2v_p50_ms: quantile(answered.map((t) => t.timings.v2v_ms), 0.5),
     v2v_p95_ms: quantile(answered.map((t) => t.timings.v2v_ms), 0.95),
     turns: turns.length,
     answered: answered.length,
     stages,
+    early: { tried: tried.length, kept: kept.length, ahead_of_transcript_p50_ms: quantile(ahead, 0.5) },
   };
 }
 
@@ -375,6 +380,13 @@ async function main() {
       .map(([s, r]) => `${s} ${r}`)
       .join(", ")}`,
   );
+  for (const [name, r] of [["app", result.app], ["headless", result.headless]]) {
+    const e = r.early;
+    console.log(
+      `${name}: the answer started early in ${e.tried} of ${r.answered} turns, kept ${e.kept}; ` +
+        `asked ${e.ahead_of_transcript_p50_ms ?? "-"} ms (p50) before the final transcript`,
+    );
+  }
   console.log("\n| run | phase | CPU, percent of one core |\n|---|---|---|");
   for (const line of [...cpuTable("app", app.cpu), ...cpuTable("headless", headless.cpu)]) console.log(line);
   if (jsonOut) {

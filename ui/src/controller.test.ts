@@ -310,6 +310,20 @@ describe("the window", () => {
     expect(document.querySelector(".toast")).toBeNull();
   });
 
+  it("takes a microphone's toasts away when it works again", async () => {
+    const source = new FakeSource(ready, [
+      { type: "error_occurred", turn_id: null, kind: "microphone", message: "The microphone stopped working." },
+      { type: "error_occurred", turn_id: 3, kind: "llm", message: "OpenAI rejected the API key (401)." },
+    ]);
+    startWindow(source);
+    await settle();
+    source.emit({ type: "recovered", kind: "microphone", message: 'The microphone "USB mic" works again.' });
+    const left = [...document.querySelectorAll<HTMLElement>(".toast")];
+    expect(left.map((t) => t.dataset.kind ?? "notice")).toEqual(["llm", "notice"]);
+    expect(left[1].getAttribute("role")).toBe("status");
+    expect(left[1].textContent).toContain('The microphone "USB mic" works again.');
+  });
+
   it("takes the user from a toast's action to the control that fixes it", async () => {
     const source = new FakeSource(ready, [
       { type: "error_occurred", turn_id: null, kind: "microphone", message: "No microphone found." },

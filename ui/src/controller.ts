@@ -10,7 +10,7 @@ import type { KeyStatus } from "./bindings/KeyStatus";
 import { readSettings, renderSettings } from "./settings-view";
 import { renderSetup, renderSetupProgress, type SetupElements } from "./setup-view";
 import type { AssistantSource } from "./source";
-import { goTo, showToast } from "./toasts";
+import { clearToasts, goTo, showNotice, showToast } from "./toasts";
 import { renderWaterfall } from "./waterfall";
 
 function byId<T extends HTMLElement = HTMLElement>(doc: Document, id: string): T {
@@ -93,6 +93,10 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
   const onEvent = (event: Event) => {
     session = apply(session, event);
     if (event.type === "error_occurred") toast(event.kind, event.message);
+    if (event.type === "recovered") {
+      clearToasts(toasts, event.kind);
+      showNotice(toasts, event.message);
+    }
     if (event.type === "turn_finished" && event.outcome !== "no_speech") {
       renderWaterfall(session.lastTimings, chart);
       void refreshHistory();

@@ -91,6 +91,7 @@ export function apply(session: Session, event: Event): Session {
       return timed ? { ...next, lastTimings: event.timings } : next;
     }
     case "error_occurred":
+    case "recovered":
       return session;
   }
 }

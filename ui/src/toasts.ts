@@ -25,6 +25,31 @@ export function goTo(doc: Document, action: ToastAction): void {
   if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement) target.focus();
 }
 
+/** Takes away the toasts about `kind`: the failure went away by itself. */
+export function clearToasts(root: HTMLElement, kind: ErrorKind): void {
+  for (const toast of root.querySelectorAll<HTMLElement>(".toast")) {
+    if (toast.dataset.kind === kind) toast.remove();
+  }
+}
+
+/** Shows good news in `root` (a microphone back): no action, gone after `lifetimeMs`. */
+export function showNotice(root: HTMLElement, message: string, lifetimeMs = 6000): HTMLElement {
+  const notice = document.createElement("div");
+  notice.className = "toast toast-ok";
+  notice.setAttribute("role", "status");
+  const text = document.createElement("p");
+  text.textContent = message;
+  const close = document.createElement("button");
+  close.className = "toast-close";
+  close.setAttribute("aria-label", "Dismiss");
+  close.textContent = "×";
+  close.addEventListener("click", () => notice.remove());
+  notice.append(text, close);
+  root.append(notice);
+  setTimeout(() => notice.remove(), lifetimeMs);
+  return notice;
+}
+
 /** Shows a toast in `root`; it goes when dismissed, acted on, or after `lifetimeMs`. */
 export function showToast(
   root: HTMLElement,

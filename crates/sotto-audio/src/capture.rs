@@ -3,8 +3,9 @@
 //! A dedicated thread builds and owns the stream (cpal streams may not move between
 //! threads). The device callback only converts to f32 and hands the block to a bounded
 //! channel; it never blocks, and if the consumer falls behind it drops the block and
-//! counts it rather than stalling the audio thread. Errors after start (a device unplugged
-//! mid-turn) arrive on the same channel as [`CaptureEvent::Lost`].
+//! counts it rather than stalling the audio thread. Errors after start that stop the stream
+//! (a device unplugged mid-turn) arrive on the same channel as [`CaptureEvent::Lost`];
+//! [`Microphone`] opens the device again when it comes back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -15,6 +16,9 @@ use std::time::Duration;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use crate::AudioBuffer;
+
+mod reopen;
+pub use reopen::Microphone;
 
 /// Blocks the channel holds before new ones are dropped (a few seconds of audio).
 pub(crate) const QUEUE_BLOCKS: usize = 256;
@@ -72,8 +76,23 @@ fn sentence(reason: &str) -> String {
 pub enum CaptureEvent {
     /// A block of audio as the device gave it (interleaved, device rate).
     Audio(AudioBuffer),
-    /// The device failed; no more audio will come.
+    /// The device failed; no more audio will come from it.
     Lost(CaptureError),
+    /// The device opened again after [`CaptureEvent::Lost`] (or after failing to open at
+    /// first): audio follows ([`crate::capture::Microphone`] sends it).
+    Restored {
+        /// The device's name.
+        device: String,
+    },
+}
+
+/// Whether a stream error means the stream stopped. A glitch (an overrun), a reroute the
+/// backend followed, or a refused real-time priority leave it running.
+pub fn stops_the_stream(kind: cpal::ErrorKind) -> bool {
+    !matches!(
+        kind,
+        cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied
+    )
 }
 
 /// An input device.
@@ -207,7 +226,16 @@ fn open_stream(
     let (channels, rate) = (config.channels, config.sample_rate);
     let lost_events = events.clone();
     let lost_name = name.to_string();
+    let reported = std::sync::atomic::AtomicBool::new(false);
     let on_error = move |e: cpal::Error| {
+        if !stops_the_stream(e.kind()) {
+            tracing::debug!("the microphone \"{lost_name}\" glitched: {e}");
+            return;
+        }
+        // Once: a failed stream may go on calling back.
+        if reported.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let _ = lost_events.try_send(CaptureEvent::Lost(CaptureError::Lost {
             device: lost_name.clone(),
             reason: sentence(&e.to_string()),
@@ -274,6 +302,25 @@ fn open_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_errors_that_stop_the_stream_lose_the_microphone() {
+        use cpal::ErrorKind as K;
+        for glitch in [K::Xrun, K::DeviceChanged, K::RealtimeDenied] {
+            assert!(!stops_the_stream(glitch), "{glitch:?}");
+        }
+        for fatal in [
+            K::DeviceNotAvailable,
+            K::StreamInvalidated,
+            K::BackendError,
+            K::DeviceBusy,
+            K::HostUnavailable,
+            K::PermissionDenied,
+            K::Other,
+        ] {
+            assert!(stops_the_stream(fatal), "{fatal:?}");
+        }
+    }
 
     #[test]
     fn asking_for_a_microphone_that_does_not_exist_names_the_ones_that_do() {

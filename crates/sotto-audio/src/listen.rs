@@ -156,13 +156,19 @@ pub enum ListenEvent {
         /// End or key release.
         end_ms: u64,
     },
-    /// The audio source failed (a microphone unplugged). Listening is over; an open
-    /// utterance is dropped.
+    /// The audio source failed (a microphone unplugged). Listening stops until
+    /// [`ListenEvent::SourceRestored`]; an open utterance is dropped.
     SourceLost {
         /// What happened, for a person.
         message: String,
         /// True if an utterance was open and is now lost.
         utterance_dropped: bool,
+    },
+    /// The audio source works again after [`ListenEvent::SourceLost`] (or after failing to
+    /// open at first).
+    SourceRestored {
+        /// The device.
+        device: String,
     },
 }
 
@@ -260,6 +266,7 @@ impl Listener {
         match event {
             CaptureEvent::Audio(block) => self.push_block(&block),
             CaptureEvent::Lost(error) => Ok(self.source_lost(error.to_string())),
+            CaptureEvent::Restored { device } => Ok(self.source_restored(device)),
         }
     }
 
@@ -459,6 +466,17 @@ impl Listener {
             message,
             utterance_dropped,
         }]
+    }
+
+    /// The source works again (a microphone plugged back in): listening goes on, from a
+    /// clean start.
+    pub fn source_restored(&mut self, device: String) -> Vec<ListenEvent> {
+        self.cancel();
+        // Speech cut off by the loss is over.
+        let _ = self.endpointer.finish();
+        self.lost = false;
+        self.resampler = None;
+        vec![ListenEvent::SourceRestored { device }]
     }
 
     fn remember(&mut self, block: &[f32]) {
@@ -777,6 +795,37 @@ mod tests {
         );
         assert!(feed(&mut l, 500, 1.0).is_empty());
         assert!(l.finish().is_empty());
+    }
+
+    #[test]
+    fn a_restored_source_listens_again_from_a_clean_start() {
+        let mut l = listener(ListenMode::HandsFree);
+        feed(&mut l, 500, 1.0);
+        assert!(l.in_utterance());
+        l.source_lost("unplugged".into());
+        assert_eq!(
+            l.on_capture(CaptureEvent::Restored {
+                device: "USB mic".into()
+            })
+            .expect("restored"),
+            vec![ListenEvent::SourceRestored {
+                device: "USB mic".into()
+            }]
+        );
+        // The speech cut off by the loss does not end as an utterance now.
+        assert!(feed(&mut l, 1500, 0.0).is_empty());
+        let events = feed(&mut l, 500, 1.0);
+        assert!(
+            matches!(events.first(), Some(ListenEvent::UtteranceStarted { .. })),
+            "{events:?}"
+        );
+        let events = feed(&mut l, 1500, 0.0);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ListenEvent::Utterance { .. })),
+            "{events:?}"
+        );
     }
 
     #[test]

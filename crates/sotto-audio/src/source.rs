@@ -231,7 +231,7 @@ mod tests {
             .iter()
             .map(|e| match e {
                 CaptureEvent::Audio(b) => b.samples.len(),
-                CaptureEvent::Lost(_) => 0,
+                CaptureEvent::Lost(_) | CaptureEvent::Restored { .. } => 0,
             })
             .sum();
         assert_eq!(samples, 16_000, "every block, then the channel closes");
@@ -279,6 +279,7 @@ mod tests {
             .flat_map(|e| match e {
                 CaptureEvent::Audio(b) => b.samples,
                 CaptureEvent::Lost(e) => panic!("{e}"),
+                CaptureEvent::Restored { device } => panic!("restored {device}"),
             })
             .collect();
         assert_eq!(samples.len(), 17_600);

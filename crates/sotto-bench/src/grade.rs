@@ -171,10 +171,9 @@ fn written(text: &str) -> bool {
     ]
     .iter()
     .any(|m| text.contains(m));
-    // The voice says pieces joined by spaces: a numbered list reads "... 1. Boil ... 2. Add".
-    let numbered = [" 1. ", " 2. "]
-        .iter()
-        .all(|m| format!(" {text}").contains(m));
+    // The voice says pieces joined by spaces: a list number read out alone reads
+    // "Steps: 1. Boil ..." (steps said as "First, ..." are speech).
+    let numbered = list_number_read_out(text);
     let list = text.lines().filter(|line| {
         let line = line.trim_start();
         line.starts_with("- ")
@@ -188,6 +187,25 @@ fn written(text: &str) -> bool {
         .chars()
         .any(|c| matches!(u32::from(c), 0x1F300..=0x1FAFF | 0x2600..=0x27BF | 0x1F000..=0x1F2FF));
     markdown || numbered || list.count() >= 2 || emoji
+}
+
+/// A list number said on its own: a number of one or two digits and a full stop, at the
+/// start or after a sentence or a colon, before a capitalised word ("Steps: 1. Boil").
+fn list_number_read_out(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.iter().enumerate().any(|(i, word)| {
+        let Some(number) = word.strip_suffix('.') else {
+            return false;
+        };
+        let is_marker =
+            !number.is_empty() && number.len() <= 2 && number.chars().all(|c| c.is_ascii_digit());
+        let after_boundary = i == 0 || words[i - 1].ends_with(['.', ':', '!', '?']);
+        let before_word = words
+            .get(i + 1)
+            .and_then(|w| w.chars().next())
+            .is_some_and(char::is_uppercase);
+        is_marker && after_boundary && before_word
+    })
 }
 
 /// The first reason `text` is not fit to be heard, if any.
@@ -272,6 +290,16 @@ mod tests {
             Some(Unfit::Written)
         );
         assert_eq!(unfit("Good morning! ☀️", 60), Some(Unfit::Written));
+        assert_eq!(
+            unfit(
+                "Follow these steps: 1. Boil water. Second, add the egg.",
+                60
+            ),
+            Some(Unfit::Written)
+        );
+        assert_eq!(unfit("First, boil water. Second, add the egg.", 60), None);
+        assert_eq!(unfit("He came in at number 2. Then he left.", 60), None);
+        assert_eq!(unfit("It was 1990. Then it rained.", 60), None);
         assert_eq!(
             unfit("Follow these steps: 1. Boil water. 2. Add the egg.", 60),
             Some(Unfit::Written)

@@ -240,7 +240,7 @@ fn stream(
                 let ms = released.elapsed().as_secs_f64() * 1000.0;
                 return Ok((ms, result?.text, cpu));
             }
-            Some(SttReply::Partial(_)) => {}
+            Some(SttReply::Partial { .. }) => {}
             None => anyhow::bail!("the recogniser stopped"),
         }
     }

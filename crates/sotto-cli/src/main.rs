@@ -73,6 +73,9 @@ fn devices(input: Option<&str>) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Ok(sotto_audio::CaptureEvent::Lost(e)) => Err(e.into()),
+        Ok(sotto_audio::CaptureEvent::Restored { device }) => {
+            anyhow::bail!("\"{device}\" reopened before it delivered audio")
+        }
         Err(_) => anyhow::bail!(
             "\"{}\" opened but delivered no audio within 3 s",
             capture.device()

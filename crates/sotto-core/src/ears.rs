@@ -42,6 +42,8 @@ pub enum Heard {
     NoSpeech,
     /// The microphone failed or was unplugged.
     Lost(String),
+    /// The microphone works again (plugged back in): the device's name.
+    Restored(String),
     /// The source ended (a WAV file played out).
     Ended,
 }
@@ -112,6 +114,7 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
             }
             ListenEvent::NoSpeech { .. } => Heard::NoSpeech,
             ListenEvent::SourceLost { message, .. } => Heard::Lost(message),
+            ListenEvent::SourceRestored { device } => Heard::Restored(device),
         };
         if out.send(heard).is_err() {
             return false;

@@ -127,6 +127,9 @@ pub struct Timings {
     pub stt_final_ms: Option<f64>,
     /// The instant-answer cache said hit or miss.
     pub cache_decision_ms: Option<f64>,
+    /// The language model was asked for the answer: before `stt_final_ms` when it started
+    /// early, on the words heard at the user's pause.
+    pub llm_start_ms: Option<f64>,
     /// The first token of the answer arrived.
     pub first_token_ms: Option<f64>,
     /// The first speakable piece of the answer was ready for the voice.
@@ -137,6 +140,10 @@ pub struct Timings {
     pub playback_end_ms: Option<f64>,
     /// Voice to voice: first audio out minus end of user speech.
     pub v2v_ms: Option<f64>,
+    /// The answer started early on the words heard at the user's pause: kept (`true`), or
+    /// started again because the final transcript said other words (`false`); `None` when
+    /// it did not start early.
+    pub early_start: Option<bool>,
 }
 
 impl Timings {
@@ -226,6 +233,14 @@ pub enum Event {
         #[ts(type = "number | null")]
         turn_id: Option<u64>,
         /// What kind of failure.
+        kind: ErrorKind,
+        /// For a person.
+        message: String,
+    },
+    /// A failure reported by [`Event::ErrorOccurred`] went away by itself (a microphone
+    /// plugged back in): its messages can go.
+    Recovered {
+        /// What works again.
         kind: ErrorKind,
         /// For a person.
         message: String,

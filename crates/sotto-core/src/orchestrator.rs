@@ -22,6 +22,9 @@ use crate::output::AudioOut;
 use crate::played::played_text;
 use crate::stt_worker::{SttJob, SttReply, SttWorker};
 
+mod early;
+use early::{Early, LlmItem, EARLY_BIT};
+
 /// The default persona: answers made to be heard (issue #18; chosen by
 /// `cargo xtask bench answers`, docs/BENCHMARKS.md).
 pub const SPEECH_PERSONA: &str = "You are Sotto, a voice assistant: everything you write is \
@@ -54,6 +57,14 @@ pub struct TurnSettings {
     /// more when the question asks for a story or details. A spoken answer past about
     /// 60 words (25 s) is more than a listener takes in.
     pub answer_words: usize,
+    /// A turn that makes no progress this long (no transcript, no word from the model,
+    /// no piece from the voice) is stopped as failed, so a hung engine never leaves the
+    /// assistant stuck. Longer than the engines' own limits (the local model's first
+    /// token: 60 s), which say more precisely what went wrong. Zero: no watchdog.
+    pub stall_timeout: Duration,
+    /// While sound is queued, the player playing none of it this long means the output
+    /// device stopped: the turn fails with a speaker error. Zero: not watched.
+    pub playback_stall: Duration,
 }
 
 impl Default for TurnSettings {
@@ -72,6 +83,8 @@ impl Default for TurnSettings {
             barge_in_while_speaking: false,
             history_turns: 6,
             answer_words: 60,
+            stall_timeout: Duration::from_secs(90),
+            playback_stall: Duration::from_secs(5),
         }
     }
 }
@@ -213,6 +226,14 @@ pub(crate) struct Orchestrator {
     context: Vec<Message>,
     /// The audio source ended: stop once the last turn is over.
     source_ended: bool,
+    /// The microphone failed and is not back yet: what the user was told. Typed questions
+    /// are still answered; listening waits for [`Heard::Restored`].
+    mic_lost: Option<String>,
+    /// When the turn under way last moved on (a state, a transcript, a word from the
+    /// model, a spoken piece, sound played), for the stall watchdog.
+    progress_at: tokio::time::Instant,
+    /// The player's count of played samples when the watchdog last looked.
+    played_seen: u64,
     /// When the player last had sound to play (for the echo guard).
     last_sound: Option<tokio::time::Instant>,
     /// Hands-free: the audio of the utterance being transcribed, kept in case its
@@ -222,6 +243,8 @@ pub(crate) struct Orchestrator {
     held: Option<Held>,
     /// Finals still to come for audio that was since decoded again with more after it.
     stale_finals: usize,
+    /// The answer started on the words heard at the user's pause, if any.
+    early: Option<Early>,
 }
 
 /// The channels the orchestrator listens on.
@@ -264,10 +287,14 @@ impl Orchestrator {
             turn: None,
             context: Vec::new(),
             source_ended: false,
+            mic_lost: None,
+            progress_at: tokio::time::Instant::now(),
+            played_seen: 0,
             last_sound: None,
             utterance_audio: None,
             held: None,
             stale_finals: 0,
+            early: None,
         }
     }
 
@@ -293,6 +320,7 @@ impl Orchestrator {
         }
         self.state = state;
         self.state_turn = turn_id;
+        self.progress();
         self.emit(Event::StateChanged {
             state,
             turn_id,
@@ -317,7 +345,7 @@ impl Orchestrator {
     /// Goes to the state between turns: listening (hands-free, while there is audio) or
     /// idle; `last` is the turn that just ended.
     fn rest(&mut self, last: u64) {
-        if self.settings.mode.is_hands_free() && !self.source_ended {
+        if self.settings.mode.is_hands_free() && !self.source_ended && self.mic_lost.is_none() {
             self.listen();
         } else {
             self.set_state(AssistantState::Idle, last);
@@ -336,6 +364,72 @@ impl Orchestrator {
         self.turn.is_some()
     }
 
+    /// The turn under way moved on.
+    fn progress(&mut self) {
+        self.progress_at = tokio::time::Instant::now();
+    }
+
+    /// How long the turn may go without progress now: the playback limit while sound
+    /// waits to be played, else the general one.
+    fn stall_limit(&self) -> Duration {
+        let playing = self.state == AssistantState::Speaking && self.player.queued_samples() > 0;
+        if playing && !self.settings.playback_stall.is_zero() {
+            self.settings.playback_stall
+        } else {
+            self.settings.stall_timeout
+        }
+    }
+
+    /// When the watchdog looks next, while a turn is under way.
+    fn stall_deadline(&self) -> Option<tokio::time::Instant> {
+        let limit = self.stall_limit();
+        (self.answering() && !limit.is_zero()).then(|| self.progress_at + limit)
+    }
+
+    /// The watchdog's look: sound played is progress; otherwise a turn stalled past its
+    /// limit fails, saying which stage hung, and the assistant is free again.
+    fn on_stall(&mut self) {
+        let played = self.player.played_samples();
+        if played != self.played_seen {
+            self.played_seen = played;
+            self.progress();
+            return;
+        }
+        let limit = self.stall_limit();
+        if !self.answering() || self.progress_at.elapsed() < limit {
+            return;
+        }
+        let secs = limit.as_secs();
+        let (kind, message) = match self.state {
+            AssistantState::AnalyzingSpeech => (
+                ErrorKind::SpeechToText,
+                format!("Speech recognition did not finish within {secs} s; the question was dropped. Please ask again."),
+            ),
+            AssistantState::GeneratingSpeech => (
+                ErrorKind::Voice,
+                format!("The voice made no sound for {secs} s; the answer was stopped."),
+            ),
+            AssistantState::Speaking if self.player.queued_samples() > 0 => (
+                ErrorKind::Speaker,
+                format!("The speaker stopped playing (nothing played for {secs} s); the answer was stopped. Check the output device."),
+            ),
+            AssistantState::Speaking => (
+                ErrorKind::Voice,
+                format!("The rest of the answer did not come within {secs} s; the answer was stopped."),
+            ),
+            _ => (
+                ErrorKind::Llm,
+                format!("The model gave no answer for {secs} s; the question was dropped. Please ask again."),
+            ),
+        };
+        let turn_id = self.turn.as_ref().map(|t| t.id);
+        self.error(turn_id, kind, message);
+        if self.state == AssistantState::AnalyzingSpeech {
+            self.stages.stt.send(SttJob::Reset);
+        }
+        self.interrupt_as(TurnOutcome::Failed, true);
+    }
+
     /// Runs until shut down, or until the audio source has ended and the last turn is over.
     pub(crate) async fn run(mut self, mut inputs: Inputs) {
         // The local model reads the persona now, so the first question reuses it from the
@@ -351,6 +445,7 @@ impl Orchestrator {
             // (an interrupt knows every piece already queued); commands before what the
             // ears heard, as a key press comes before the speech it opens.
             let hold_until = self.held.as_ref().filter(|h| !h.resumed).map(|h| h.until);
+            let stall_at = self.stall_deadline();
             tokio::select! {
                 biased;
                 Some(spoken) = inputs.spoken.recv() => self.on_spoken(spoken),
@@ -365,15 +460,23 @@ impl Orchestrator {
                 // After what the ears heard: speech already queued at the deadline
                 // continues the sentence.
                 () = sleep_until(hold_until) => self.release_held(),
+                () = sleep_until(stall_at) => self.on_stall(),
             }
         }
         if self.answering() {
             self.interrupt_as(TurnOutcome::Interrupted, true);
         }
+        // An answer started at a pause the user never finished is stopped too.
+        self.drop_early();
     }
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::StartListening if self.mic_lost.is_some() => {
+                // Nothing to listen with: say so again rather than listen to nothing.
+                let message = self.mic_lost.clone().unwrap_or_default();
+                self.error(None, ErrorKind::Microphone, message);
+            }
             Command::StartListening => {
                 if self.answering() {
                     self.interrupt();
@@ -422,6 +525,10 @@ impl Orchestrator {
     }
 
     fn on_heard(&mut self, heard: Heard) {
+        if matches!(heard, Heard::Started | Heard::Resumed | Heard::NoSpeech) {
+            // The user is saying more: the early answer is to words they went on from.
+            self.drop_early();
+        }
         match heard {
             Heard::Started
                 if self.settings.mode.is_hands_free()
@@ -528,13 +635,26 @@ impl Orchestrator {
                 self.rest(id);
             }
             Heard::Lost(message) => {
-                self.source_ended = true;
+                // Listening waits for the microphone; the assistant goes on (typed
+                // questions, the answer under way).
+                self.mic_lost = Some(message.clone());
                 // The rest of a held sentence cannot come now.
                 self.release_held();
                 let turn_id = self.turn.as_ref().map(|t| t.id);
                 self.error(turn_id, ErrorKind::Microphone, message);
                 if !self.answering() {
                     self.set_state(AssistantState::Idle, self.state_turn);
+                }
+            }
+            Heard::Restored(device) => {
+                let was_lost = self.mic_lost.take().is_some();
+                tracing::info!("the microphone \"{device}\" works again");
+                self.emit(Event::Recovered {
+                    kind: ErrorKind::Microphone,
+                    message: format!("The microphone \"{device}\" works again."),
+                });
+                if was_lost && !self.answering() && self.state == AssistantState::Idle {
+                    self.rest(self.state_turn);
                 }
             }
             Heard::Ended => {
@@ -572,8 +692,9 @@ impl Orchestrator {
     }
 
     fn on_stt(&mut self, reply: SttReply) {
+        self.progress();
         match reply {
-            SttReply::Partial(text) if self.held.is_some() => {
+            SttReply::Partial { text, .. } if self.held.is_some() => {
                 // The rest of a held sentence: shown after its first part, in its turn.
                 let (Some(held), Some(turn)) = (self.held.as_ref(), self.turn.as_ref()) else {
                     return;
@@ -585,7 +706,7 @@ impl Orchestrator {
                     text,
                 });
             }
-            SttReply::Partial(text) => {
+            SttReply::Partial { text, at_pause } => {
                 // A partial made just before the user stopped may arrive just after; it
                 // never comes after the final (the recogniser answers in order).
                 if matches!(
@@ -596,6 +717,9 @@ impl Orchestrator {
                         (Some(turn), AssistantState::AnalyzingSpeech) => turn.id,
                         _ => self.upcoming,
                     };
+                    if at_pause {
+                        self.start_early(turn_id, &text);
+                    }
                     self.emit(Event::TranscriptPartial { turn_id, text });
                 }
             }
@@ -629,6 +753,7 @@ impl Orchestrator {
                         }) {
                             // "Can you tell me ...": wait for the rest before answering.
                             tracing::debug!("{text:?} sounds unfinished: waiting for more");
+                            self.drop_early();
                             self.held = Some(Held {
                                 audio,
                                 text: text.clone(),
@@ -684,20 +809,88 @@ impl Orchestrator {
         self.answer(id, held.text);
     }
 
-    /// Answers `text` in turn `id`: instant-answer check, then the language model.
-    fn answer(&mut self, id: u64, text: String) {
-        if self.current(id).is_none() {
-            self.turn = Some(self.fresh_turn(id, text.clone()));
-        }
-        self.set_state(AssistantState::CheckingCache, id);
+    /// What the language model is sent for `text`: the persona, the latest turns, `text`.
+    fn messages_for(&self, text: &str) -> Vec<Message> {
         let mut messages = vec![self.persona()];
         let keep = self.settings.history_turns * 2;
         let skip = self.context.len().saturating_sub(keep);
         messages.extend(self.context[skip..].iter().cloned());
         messages.push(Message {
             role: Role::User,
-            content: text.clone(),
+            content: text.to_string(),
         });
+        messages
+    }
+
+    /// Asks the language model for `messages`; its chunks come back tagged `tag`.
+    fn ask_llm(&self, tag: u64, messages: Vec<Message>, cancel: CancellationToken) {
+        let request = ChatRequest {
+            messages,
+            sampling: self.settings.sampling.clone(),
+        };
+        let mut answer = self.llm.chat(request, cancel);
+        let tx = self.stages.llm_tx.clone();
+        tokio::spawn(async move {
+            while let Some(chunk) = answer.next().await {
+                if tx.send((tag, Some(chunk))).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send((tag, None));
+        });
+    }
+
+    /// The user went quiet and said `text`: starts its answer now, kept back until the
+    /// final transcript (see [`early`]). Not while an answer is under way, nor for words
+    /// that sound broken off in hands-free (the turn will wait for more).
+    fn start_early(&mut self, id: u64, text: &str) {
+        if self.state != AssistantState::Listening
+            || self.answering()
+            || self.held.is_some()
+            || text.trim().is_empty()
+            || (self.settings.mode.is_hands_free() && crate::unfinished::sounds_unfinished(text))
+        {
+            return;
+        }
+        if self
+            .early
+            .as_ref()
+            .is_some_and(|e| e.id == id && early::same_words(&e.text, text))
+        {
+            return;
+        }
+        self.drop_early();
+        let cancel = CancellationToken::new();
+        self.ask_llm(id | EARLY_BIT, self.messages_for(text), cancel.clone());
+        tracing::debug!("turn {id}: answering {text:?} early");
+        self.early = Some(Early {
+            id,
+            text: text.to_string(),
+            cancel,
+            buffered: Vec::new(),
+            adopted: false,
+            started_ms: self.now_ms(),
+        });
+    }
+
+    /// Forgets the early answer; stops it unless it became the turn's (the turn stops it).
+    fn drop_early(&mut self) -> bool {
+        match self.early.take() {
+            Some(early) if !early.adopted => {
+                early.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Answers `text` in turn `id`: instant-answer check, then the language model.
+    fn answer(&mut self, id: u64, text: String) {
+        if self.current(id).is_none() {
+            self.turn = Some(self.fresh_turn(id, text.clone()));
+        }
+        self.set_state(AssistantState::CheckingCache, id);
+        let messages = self.messages_for(&text);
         // Instant answers: a question that means one of the intents is answered from
         // audio made ahead of time, without the language model.
         let instant = self.instant.as_mut().and_then(|i| i.answer(&text));
@@ -706,9 +899,11 @@ impl Orchestrator {
         let answer_words = self.settings.answer_words;
         let Some(turn) = self.current(id) else { return };
         turn.guard = AnswerGuard::for_question(&text, answer_words);
-        turn.user_text = text;
+        turn.user_text.clone_from(&text);
         turn.timings.cache_decision_ms = Some(at);
         if let Some((answer, audio)) = instant {
+            self.drop_early();
+            let Some(turn) = self.current(id) else { return };
             turn.provider = Some("instant".into());
             turn.llm_done = true;
             turn.pieces_sent = 1;
@@ -727,27 +922,52 @@ impl Orchestrator {
             });
             return;
         }
+        // The answer started early on these very words is this turn's: what it streamed
+        // so far is let through now.
+        if let Some(mut early) = self.early.take_if(|e| e.answers(id, &text)) {
+            let buffered = std::mem::take(&mut early.buffered);
+            let Some(turn) = self.current(id) else { return };
+            turn.llm_cancel = early.cancel.clone();
+            turn.timings.llm_start_ms = Some(early.started_ms);
+            turn.timings.early_start = Some(true);
+            early.adopted = true;
+            self.early = Some(early);
+            self.set_state(AssistantState::RoutingToLlm, id);
+            for item in buffered {
+                self.on_llm(id, item);
+            }
+            return;
+        }
+        let restarted = self.drop_early();
+        let now = self.now_ms();
         let Some(turn) = self.current(id) else { return };
+        if restarted {
+            tracing::debug!("turn {id}: the final transcript differs; answering it instead");
+            turn.timings.early_start = Some(false);
+        }
+        turn.timings.llm_start_ms = Some(now);
         turn.llm_cancel = turn.cancel.child_token();
         let cancel = turn.llm_cancel.clone();
         self.set_state(AssistantState::RoutingToLlm, id);
-        let request = ChatRequest {
-            messages,
-            sampling: self.settings.sampling.clone(),
-        };
-        let mut answer = self.llm.chat(request, cancel);
-        let tx = self.stages.llm_tx.clone();
-        tokio::spawn(async move {
-            while let Some(chunk) = answer.next().await {
-                if tx.send((id, Some(chunk))).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send((id, None));
-        });
+        self.ask_llm(id, messages, cancel);
+    }
+
+    /// A chunk of an early answer: kept back until the final transcript decides, the
+    /// turn's own once it did, dropped when it was cancelled.
+    fn on_early_llm(&mut self, id: u64, chunk: LlmItem) {
+        match self.early.as_mut() {
+            Some(early) if early.id == id && !early.adopted => early.buffered.push(chunk),
+            Some(early) if early.id == id => self.on_llm(id, chunk),
+            _ => {}
+        }
     }
 
     fn on_llm(&mut self, id: u64, chunk: Option<Result<Chunk, LlmError>>) {
+        if id & EARLY_BIT != 0 {
+            self.on_early_llm(id & !EARLY_BIT, chunk);
+            return;
+        }
+        self.progress();
         let now = self.now_ms();
         let Some(turn) = self.current(id) else { return };
         let mut pieces = Vec::new();
@@ -829,6 +1049,7 @@ impl Orchestrator {
     }
 
     fn on_spoken(&mut self, spoken: Spoken) {
+        self.progress();
         match spoken {
             Spoken::FirstAudio { turn, at } => {
                 let at = self.ms(at);
@@ -871,6 +1092,7 @@ impl Orchestrator {
     /// The player ran out of audio: the sound stopped now (for the echo guard), and the
     /// answer may be over.
     fn on_drained(&mut self) {
+        self.progress();
         self.last_sound = Some(tokio::time::Instant::now());
         self.end_if_played();
     }
@@ -930,6 +1152,9 @@ impl Orchestrator {
         self.stale_finals = 0;
         let Some(turn) = self.turn.take() else { return };
         turn.cancel.cancel();
+        // An answer that started early is not a child of the turn's token.
+        turn.llm_cancel.cancel();
+        self.drop_early();
         let heard = match outcome {
             TurnOutcome::Answered => turn
                 .pieces

@@ -32,7 +32,12 @@ pub enum SttJob {
 #[derive(Debug)]
 pub enum SttReply {
     /// The words so far (committed and not).
-    Partial(String),
+    Partial {
+        /// The words.
+        text: String,
+        /// Decoded at the user's pause: all they said, and usually the final transcript.
+        at_pause: bool,
+    },
     /// The final transcript of turn `.0`.
     Final(u64, Result<Transcript, SttError>),
 }
@@ -154,7 +159,13 @@ fn run(
                 *r = None;
             }
             if let Ok(Some(text)) = result {
-                if out.send(SttReply::Partial(text)).is_err() {
+                if out
+                    .send(SttReply::Partial {
+                        text,
+                        at_pause: pause,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }

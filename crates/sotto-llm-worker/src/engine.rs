@@ -223,8 +223,10 @@ impl Engine<'_> {
     /// span is moved down over the dropped one (RoPE positions shifted, as llama.cpp's own
     /// context shift does) instead of reading the whole history again on every question
     /// once the history is full. The moved turns were read with the dropped turn before
-    /// them, a difference the answers do not show (`cargo xtask bench answers` follow-ups)
-    /// for a prompt that takes a fraction of the time.
+    /// them: an approximation llama.cpp's context shift makes too, for a prompt read in a
+    /// fraction of the time (the real-model test in `sotto-llm/tests/local_worker.rs`
+    /// checks the answer after a move is still right; its effect on answer quality over
+    /// long conversations is not measured yet).
     fn reuse(&mut self, tokens: &[LlamaToken]) -> Result<usize, String> {
         let limit = tokens.len().saturating_sub(1);
         let prefix = common_prefix(&self.cached, tokens).min(limit);

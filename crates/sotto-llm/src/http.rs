@@ -168,6 +168,9 @@ impl HttpClient {
         let _ = rustls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
+            // Requests carry API keys in headers a redirect would forward to wherever it
+            // points (reqwest strips only the standard ones): a redirect is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Connect {
@@ -357,7 +360,17 @@ impl HttpClient {
             let backoff = self.config.backoff * 2u32.saturating_pow(attempt);
             let can_retry = attempt < self.config.retries;
             attempt += 1;
-            let response = match builder.send().await {
+            // A server that takes the request and never answers is not retried: the
+            // question may already be in its hands.
+            let limit = self.config.first_token_timeout;
+            let Ok(sent) = tokio::time::timeout(limit, builder.send()).await else {
+                return Err(LlmError::Timeout {
+                    provider: provider.clone(),
+                    stage: "response",
+                    after: limit,
+                });
+            };
+            let response = match sent {
                 Ok(response) => response,
                 Err(e) => {
                     let error = LlmError::Connect {
@@ -386,6 +399,15 @@ impl HttpClient {
             // it must not reach the user's screen or the logs.
             let message = redact_keys(error_message(response).await, &request.headers);
             let error = match status {
+                300..=399 => {
+                    return Err(LlmError::Refused {
+                        provider: provider.clone(),
+                        status,
+                        message: "it redirects elsewhere, and Sotto does not send your key on \
+                                  to another address. Use the address it redirects to"
+                            .into(),
+                    })
+                }
                 401 | 403 => {
                     return Err(LlmError::Unauthorized {
                         provider: provider.clone(),

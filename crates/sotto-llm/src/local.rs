@@ -29,6 +29,13 @@ pub const WORKER_BINARY: &str = "sotto-llm-worker";
 /// Lines of the worker's stderr kept for error messages.
 const STDERR_LINES: usize = 20;
 
+/// The default [`LocalConfig::first_token_timeout`]: a full 4,096-token context is read in
+/// well under 20 s on a 2-core laptop with the default model.
+pub const DEFAULT_FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default [`LocalConfig::token_timeout`]: a token takes 15-70 ms here.
+pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How to run the local model.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -44,6 +51,14 @@ pub struct LocalConfig {
     pub batch_threads: Option<usize>,
     /// How long loading the model may take.
     pub start_timeout: Duration,
+    /// How long the first token may take, the prompt's reading included. A worker that
+    /// misses it (or [`LocalConfig::token_timeout`]) is taken for hung: it is killed, the
+    /// answer ends with [`LlmError::Timeout`], and the next request starts a fresh one.
+    pub first_token_timeout: Duration,
+    /// How long the worker may stay quiet between two tokens.
+    pub token_timeout: Duration,
+    /// How long a cancelled answer may take to stop.
+    pub cancel_grace: Duration,
     /// Reuse the KV cache of the conversation read so far (off only to measure what the
     /// reuse saves).
     pub reuse_prefix: bool,
@@ -59,6 +74,9 @@ impl LocalConfig {
             threads: None,
             batch_threads: None,
             start_timeout: Duration::from_secs(60),
+            first_token_timeout: DEFAULT_FIRST_TOKEN_TIMEOUT,
+            token_timeout: DEFAULT_TOKEN_TIMEOUT,
+            cancel_grace: Duration::from_secs(2),
             reuse_prefix: true,
         })
     }
@@ -98,8 +116,8 @@ struct Worker {
     dead: Arc<AtomicBool>,
     n_ctx: u32,
     pid: Option<u32>,
-    /// Held so the process is killed when the worker is dropped.
-    _child: Child,
+    /// The process: killed when the worker is dropped, or when it hangs.
+    child: Mutex<Child>,
 }
 
 impl Worker {
@@ -174,8 +192,16 @@ impl Worker {
             dead,
             n_ctx,
             pid,
-            _child: child,
+            child: Mutex::new(child),
         })
+    }
+
+    /// Kills a hung worker; the next request starts a fresh one.
+    fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.start_kill();
+        }
     }
 
     async fn send(&self, request: &Request) -> Result<(), LlmError> {
@@ -356,23 +382,40 @@ impl Inner {
         cancel: &CancellationToken,
         tx: &AnswerSender,
     ) -> Result<(), LlmError> {
-        worker.send(&Request::Chat(chat)).await?;
+        let config = &self.config;
+        let mut wait = Wait::new(&self.name, config.first_token_timeout, "first token");
+        self.send_within(worker, &Request::Chat(chat), &wait)
+            .await?;
         let mut cancel_sent = false;
         loop {
             let event = tokio::select! {
-                event = events.recv() => event,
+                event = tokio::time::timeout_at(wait.deadline, events.recv()) => match event {
+                    Ok(event) => event,
+                    Err(_) => {
+                        tracing::warn!("the LLM worker hung (no {}): restarting it", wait.stage);
+                        worker.kill();
+                        return Err(wait.timeout());
+                    }
+                },
                 _ = cancel.cancelled(), if !cancel_sent => {
                     cancel_sent = true;
-                    worker.send(&Request::Cancel { id: id.to_string() }).await?;
+                    wait.at_most(config.cancel_grace, "stop after a cancel");
+                    let cancel = Request::Cancel { id: id.to_string() };
+                    self.send_within(worker, &cancel, &wait).await?;
                     continue;
                 }
             };
             match event {
                 Some(Event::Token { text, .. }) => {
+                    if !cancel_sent {
+                        wait = Wait::new(&self.name, config.token_timeout, "next token");
+                    }
                     if tx.send(Ok(Chunk::Text(text))).await.is_err() && !cancel_sent {
                         // Nobody is listening: stop generating for nothing.
                         cancel_sent = true;
-                        worker.send(&Request::Cancel { id: id.to_string() }).await?;
+                        wait.at_most(config.cancel_grace, "stop after a cancel");
+                        let cancel = Request::Cancel { id: id.to_string() };
+                        self.send_within(worker, &cancel, &wait).await?;
                     }
                 }
                 Some(Event::Done {
@@ -396,6 +439,24 @@ impl Inner {
         }
     }
 
+    /// Sends `request`, killing a worker that does not take it before `wait`'s deadline
+    /// (one that stopped reading its input).
+    async fn send_within(
+        &self,
+        worker: &Worker,
+        request: &Request,
+        wait: &Wait,
+    ) -> Result<(), LlmError> {
+        match tokio::time::timeout_at(wait.deadline, worker.send(request)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                tracing::warn!("the LLM worker stopped reading requests: restarting it");
+                worker.kill();
+                Err(wait.timeout())
+            }
+        }
+    }
+
     fn finish(
         &self,
         reason: sotto_llm_protocol::FinishReason,
@@ -405,6 +466,46 @@ impl Inner {
             reason,
             usage,
             provider: self.name.clone(),
+        }
+    }
+}
+
+/// What the relay waits for from the worker, and until when.
+struct Wait {
+    provider: String,
+    deadline: tokio::time::Instant,
+    limit: Duration,
+    stage: &'static str,
+}
+
+impl Wait {
+    fn new(provider: &str, limit: Duration, stage: &'static str) -> Wait {
+        Wait {
+            provider: provider.to_string(),
+            deadline: tokio::time::Instant::now() + limit,
+            limit,
+            stage,
+        }
+    }
+
+    /// Waits no longer than `limit` from now, for `stage`.
+    fn at_most(&mut self, limit: Duration, stage: &'static str) {
+        let deadline = tokio::time::Instant::now() + limit;
+        if deadline < self.deadline {
+            *self = Wait {
+                deadline,
+                limit,
+                stage,
+                provider: std::mem::take(&mut self.provider),
+            };
+        }
+    }
+
+    fn timeout(&self) -> LlmError {
+        LlmError::Timeout {
+            provider: self.provider.clone(),
+            stage: self.stage,
+            after: self.limit,
         }
     }
 }

@@ -304,6 +304,56 @@ async fn a_stream_that_stalls_times_out_before_or_between_tokens() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_answers_times_out_without_a_retry() {
+    for format in ALL {
+        let started = Instant::now();
+        let (server, chunks) = ask(format, vec![Reply::Silent, Reply::Silent]).await;
+        let error = error_of(&chunks).expect("an error");
+        assert!(
+            matches!(
+                error,
+                LlmError::Timeout {
+                    stage: "response",
+                    ..
+                }
+            ),
+            "{format:?}: {error:?}"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1400) && waited < Duration::from_secs(4),
+            "{format:?}: {waited:?}"
+        );
+        assert_eq!(server.received().len(), 1, "{format:?}: asked once");
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_the_key_never_reaches_the_other_server() {
+    for format in ALL {
+        let elsewhere = ScriptedServer::start(vec![Reply::sse(&format.answer(&["Hi."]))]).await;
+        let target = format!("{}/v1/chat/completions", elsewhere.url);
+        let redirect = Reply::Status {
+            status: 307,
+            headers: vec![("location".into(), target)],
+            body: String::new(),
+        };
+        let (server, chunks) = ask(format, vec![redirect]).await;
+        let error = error_of(&chunks).expect("an error");
+        assert!(
+            matches!(error, LlmError::Refused { status: 307, .. }),
+            "{format:?}: {error:?}"
+        );
+        assert!(error.to_string().contains("redirects"), "{error}");
+        assert_eq!(server.received().len(), 1, "{format:?}");
+        assert!(
+            elsewhere.received().is_empty(),
+            "{format:?}: the redirect was followed"
+        );
+    }
+}
+
+#[tokio::test]
 async fn cancelling_mid_stream_ends_the_answer_at_once() {
     for format in ALL {
         // A slow stream: one piece every 300 ms.

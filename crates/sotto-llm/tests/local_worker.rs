@@ -139,6 +139,65 @@ async fn a_worker_killed_mid_answer_is_a_clear_error_and_the_next_request_works(
 }
 
 #[tokio::test]
+async fn a_worker_that_hangs_mid_answer_times_out_is_replaced_and_the_next_request_works() {
+    let _serial = support::one_worker_at_a_time().await;
+    let mut config = LocalConfig::new(smollm2()).expect("the worker binary is built");
+    config.n_ctx = 2048;
+    config.threads = Some(2);
+    config.token_timeout = Duration::from_secs(1);
+    let llm = LocalLlm::new(config);
+    llm.start().await.expect("worker starts");
+    let first_pid = llm.worker_pid().await.expect("pid");
+    let mut request = question("Describe the ocean in detail.");
+    request.sampling.max_tokens = 300;
+    let mut answer = llm.chat(request, CancellationToken::new());
+    match answer.next().await {
+        Some(Ok(Chunk::Text(_))) => {}
+        other => panic!("{other:?}"),
+    }
+    // The worker freezes (as a process stuck in a driver or swapped out would).
+    let stopped = Command::new("kill")
+        .args(["-STOP", &first_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let frozen_at = Instant::now();
+    let rest = drain(answer).await;
+    let waited = frozen_at.elapsed();
+    let error = error_of(&rest).expect("an error after the freeze");
+    assert!(
+        matches!(
+            error,
+            LlmError::Timeout {
+                stage: "next token",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        error.to_string().contains("did not answer in time"),
+        "{error}"
+    );
+
+    let chunks = drain(llm.chat(
+        question("What is the capital of France?"),
+        CancellationToken::new(),
+    ))
+    .await;
+    assert!(text_of(&chunks).contains("Paris"), "{chunks:?}");
+    let second_pid = llm.worker_pid().await.expect("pid");
+    assert_ne!(first_pid, second_pid, "a fresh worker answered");
+    // The frozen one is gone, not left stopped in the background.
+    let status = std::fs::read_to_string(format!("/proc/{first_pid}/status")).unwrap_or_default();
+    assert!(
+        status.is_empty() || status.contains("State:\tZ"),
+        "the hung worker still exists: {status}"
+    );
+}
+
+#[tokio::test]
 async fn damaged_or_missing_model_files_are_clear_errors() {
     let _serial = support::one_worker_at_a_time().await;
     let dir = tempfile::tempdir().expect("tempdir");

@@ -272,7 +272,10 @@ pub fn speakable(text: &str) -> String {
             // Table rules and horizontal rules.
             continue;
         }
-        lines.push(line.to_string());
+        match list_item(line) {
+            Some(said) => lines.push(said),
+            None => lines.push(line.to_string()),
+        }
     }
     let text = lines.join(" ");
     let text = links_to_text(&text);
@@ -295,6 +298,41 @@ pub fn speakable(text: &str) -> String {
     }
     out.trim_start_matches([',', '.', ';', ':', ' '])
         .to_string()
+}
+
+/// A numbered list item said as a person says steps: "2. Mix the flour." -> "Second, mix
+/// the flour." (None: `line` is not one).
+fn list_item(line: &str) -> Option<String> {
+    const ORDINALS: [&str; 10] = [
+        "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth",
+        "Tenth",
+    ];
+    let digits = line.find(|c: char| !c.is_ascii_digit())?;
+    let rest = line[digits..]
+        .strip_prefix(". ")
+        .or_else(|| line[digits..].strip_prefix(") "))?
+        .trim_start();
+    let number: usize = line[..digits].parse().ok().filter(|_| digits <= 2)?;
+    if number == 0 || rest.is_empty() {
+        return None;
+    }
+    let ordinal = ORDINALS.get(number - 1).copied().unwrap_or("Next");
+    // "Press the key" -> "press the key"; names and "I" keep their capital.
+    let first_word = rest.split_whitespace().next().unwrap_or("");
+    let mut letters = first_word.chars();
+    let lower = first_word != "I"
+        && letters.next().is_some_and(char::is_uppercase)
+        && letters.all(|c| c.is_lowercase() || !c.is_alphabetic());
+    let rest = if lower {
+        let mut chars = rest.chars();
+        chars
+            .next()
+            .map(|c| c.to_lowercase().chain(chars).collect())
+            .unwrap_or_default()
+    } else {
+        rest.to_string()
+    };
+    Some(format!("{ordinal}, {rest}"))
 }
 
 /// One whitespace-separated word made speakable.
@@ -432,7 +470,18 @@ mod tests {
     }
 
     #[test]
-    fn numbered_and_bulleted_lists_are_one_piece_per_item() {
+    fn numbered_steps_are_said_with_ordinals_and_other_numbers_are_left_alone() {
+        assert_eq!(speakable("10) Open Settings."), "Tenth, open Settings.");
+        assert_eq!(speakable("12. Wait."), "Next, wait.");
+        assert_eq!(speakable("3. I like it."), "Third, I like it.");
+        assert_eq!(speakable("2. NASA says so."), "Second, NASA says so.");
+        assert_eq!(speakable("1990. That year"), "1990. That year");
+        assert_eq!(speakable("1.5 litres"), "1.5 litres");
+        assert_eq!(speakable("0. Zero"), "0. Zero");
+    }
+
+    #[test]
+    fn numbered_and_bulleted_lists_are_one_piece_per_item_said_as_steps() {
         let pieces = same_at_every_split(
             "Here is the plan:\n1. Preheat the oven to 200 degrees.\n2. Mix 1,500 grams of flour.\n- Stir well\n* Bake for 20 minutes\n",
         );
@@ -440,8 +489,8 @@ mod tests {
             pieces,
             [
                 "Here is the plan:",
-                "1. Preheat the oven to 200 degrees.",
-                "2. Mix 1,500 grams of flour.",
+                "First, preheat the oven to 200 degrees.",
+                "Second, mix 1,500 grams of flour.",
                 "Stir well",
                 "Bake for 20 minutes"
             ]

@@ -79,4 +79,12 @@ kind: ErrorKind,
 /**
  * For a person.
  */
+message: string, } | { "type": "recovered", 
+/**
+ * What works again.
+ */
+kind: ErrorKind, 
+/**
+ * For a person.
+ */
 message: string, };

@@ -19,6 +19,11 @@ stt_final_ms: number | null,
  */
 cache_decision_ms: number | null, 
 /**
+ * The language model was asked for the answer: before `stt_final_ms` when it started
+ * early, on the words heard at the user's pause.
+ */
+llm_start_ms: number | null, 
+/**
  * The first token of the answer arrived.
  */
 first_token_ms: number | null, 
@@ -37,4 +42,10 @@ playback_end_ms: number | null,
 /**
  * Voice to voice: first audio out minus end of user speech.
  */
-v2v_ms: number | null, };
+v2v_ms: number | null, 
+/**
+ * The answer started early on the words heard at the user's pause: kept (`true`), or
+ * started again because the final transcript said other words (`false`); `None` when
+ * it did not start early.
+ */
+early_start: boolean | null, };

@@ -61,6 +61,8 @@ struct Parts {
     stt: FakeStt,
     voice: FakeVoice,
     instant: Option<FakeInstant>,
+    /// Keep the stall watchdog of `settings` (see [`quiet_watchdog`]).
+    watchdog: bool,
 }
 
 impl Default for Parts {
@@ -75,7 +77,19 @@ impl Default for Parts {
             stt: FakeStt::new(),
             voice: FakeVoice::new(),
             instant: None,
+            watchdog: false,
         }
+    }
+}
+
+/// `settings` without the stall watchdog. The voice and the recogniser run on real threads
+/// the paused clock does not wait for: with a deadline armed, tokio would jump to it while
+/// they work. The watchdog's own tests arm it and wait as [`Rig::wait_spoken`] does.
+fn quiet_watchdog(settings: TurnSettings) -> TurnSettings {
+    TurnSettings {
+        stall_timeout: Duration::ZERO,
+        playback_stall: Duration::ZERO,
+        ..settings
     }
 }
 
@@ -97,8 +111,13 @@ fn start(parts: Parts) -> Rig {
     };
     let (heard, heard_rx) = mpsc::unbounded_channel();
     let (ears_tx, ears) = std_mpsc::channel();
+    let settings = if parts.watchdog {
+        parts.settings
+    } else {
+        quiet_watchdog(parts.settings)
+    };
     let (assistant, events) =
-        Assistant::with_ears(engines, parts.settings, heard_rx, ears_tx).expect("starts");
+        Assistant::with_ears(engines, settings, heard_rx, ears_tx).expect("starts");
     Rig {
         assistant,
         events,
@@ -1019,4 +1038,320 @@ async fn a_microphone_lost_while_the_rest_is_spoken_answers_the_first_part() {
         )),
         "{events:?}"
     );
+}
+
+/// Push-to-talk: the key goes down, `text` is said, and the user goes quiet with the key
+/// still held (the ears report the pause); returns the audio said.
+async fn say_and_pause(rig: &mut Rig, text: &str) -> Vec<f32> {
+    rig.send(Command::StartListening);
+    let audio = fakes::spoken(text);
+    rig.heard.send(Heard::Started).expect("listening");
+    for block in audio.chunks(1_600) {
+        rig.heard
+            .send(Heard::Audio(block.to_vec()))
+            .expect("listening");
+    }
+    rig.heard.send(Heard::Paused).expect("listening");
+    // The decode made at the pause comes back as a partial.
+    rig.until(|e| matches!(e, Event::TranscriptPartial { .. }))
+        .await;
+    audio
+}
+
+/// Every event already sent, without waiting.
+fn pending(rig: &mut Rig) -> Vec<Event> {
+    std::iter::from_fn(|| rig.events.try_recv().ok()).collect()
+}
+
+fn finished_timings(events: &[Event]) -> Timings {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::TurnFinished { timings, .. } => Some(*timings),
+            _ => None,
+        })
+        .expect("a finished turn")
+}
+
+fn first_index(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+    events.iter().position(f).expect("the event")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_answer_starts_at_the_pause_and_is_kept_when_the_final_says_the_same() {
+    let mut rig = start(Parts::default());
+    let audio = say_and_pause(&mut rig, QUESTION).await;
+    // Asked while the key is still held, and streamed into the buffer, not the window.
+    assert_eq!(rig.llm.requests().len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let early = pending(&mut rig);
+    assert!(
+        !early
+            .iter()
+            .any(|e| matches!(e, Event::LlmTextChunk { .. })),
+        "nothing of the answer before the final: {early:?}"
+    );
+    assert!(rig.spoken.lock().expect("spoken").is_empty());
+    rig.heard
+        .send(Heard::Utterance {
+            audio,
+            ended_at: Instant::now(),
+        })
+        .expect("listening");
+    rig.send(Command::StopListening);
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!((outcome, heard.as_str()), (TurnOutcome::Answered, ANSWER));
+    assert_eq!(answer_text(&events), ANSWER);
+    assert_eq!(
+        rig.llm.requests().len(),
+        1,
+        "the early answer was the answer"
+    );
+    let final_at = first_index(&events, |e| matches!(e, Event::TranscriptFinal { .. }));
+    let text_at = first_index(&events, |e| matches!(e, Event::LlmTextChunk { .. }));
+    assert!(final_at < text_at, "the transcript first, then the answer");
+    let timings = finished_timings(&events);
+    assert_eq!(timings.early_start, Some(true));
+    let (asked, heard_at) = (timings.llm_start_ms, timings.stt_final_ms);
+    assert!(
+        asked.zip(heard_at).is_some_and(|(a, f)| a < f),
+        "asked before the final: {timings:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_early_answer_to_other_words_is_dropped_for_the_final_question() {
+    let france = "Paris is the capital of France.";
+    let spain = "Madrid is the capital of Spain.";
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![
+            fakes::tokens(france, Duration::from_millis(20)),
+            fakes::tokens(spain, Duration::from_millis(20)),
+        ]),
+        ..Parts::default()
+    });
+    say_and_pause(&mut rig, "what is the capital of france").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The final transcript says other words than the pause's.
+    rig.heard
+        .send(Heard::Utterance {
+            audio: fakes::spoken("what is the capital of spain"),
+            ended_at: Instant::now(),
+        })
+        .expect("listening");
+    rig.send(Command::StopListening);
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!((outcome, heard.as_str()), (TurnOutcome::Answered, spain));
+    assert_eq!(answer_text(&events), spain);
+    let requests = rig.llm.requests();
+    assert_eq!(requests.len(), 2);
+    let asked = requests[1].messages.last().map(|m| m.content.as_str());
+    assert_eq!(asked, Some("what is the capital of spain"));
+    let spoken = rig.spoken.lock().expect("spoken").clone();
+    assert!(
+        spoken.iter().all(|piece| !piece.contains("Paris")),
+        "{spoken:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e,
+        Event::TurnFinished { user_text, .. } if user_text == "what is the capital of spain")));
+    assert_eq!(finished_timings(&events).early_start, Some(false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn speaking_again_after_the_pause_cancels_the_early_answer() {
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![
+            fakes::tokens("Paris.", Duration::from_millis(20)),
+            fakes::tokens("Madrid.", Duration::from_millis(20)),
+        ]),
+        ..Parts::default()
+    });
+    say_and_pause(&mut rig, "what is the capital of").await;
+    rig.heard.send(Heard::Resumed).expect("listening");
+    let rest = fakes::spoken("spain");
+    for block in rest.chunks(1_600) {
+        rig.heard
+            .send(Heard::Audio(block.to_vec()))
+            .expect("listening");
+    }
+    let mut all = fakes::spoken("what is the capital of");
+    all.extend(rest);
+    rig.heard
+        .send(Heard::Utterance {
+            audio: all,
+            ended_at: Instant::now(),
+        })
+        .expect("listening");
+    rig.send(Command::StopListening);
+    let (events, _, heard) = rig.until_finished().await;
+    assert_eq!(heard, "Madrid.");
+    assert_eq!(rig.llm.requests().len(), 2);
+    // Dropped when the user spoke again, before the final: not a restart at the final.
+    assert_eq!(finished_timings(&events).early_start, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hands_free_words_that_sound_broken_off_do_not_start_an_answer() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    rig.until_state(Listening).await;
+    let audio = fakes::spoken("can you tell me");
+    rig.heard.send(Heard::Started).expect("listening");
+    for block in audio.chunks(1_600) {
+        rig.heard
+            .send(Heard::Audio(block.to_vec()))
+            .expect("listening");
+    }
+    rig.heard.send(Heard::Paused).expect("listening");
+    rig.until(|e| matches!(e, Event::TranscriptPartial { .. }))
+        .await;
+    assert!(rig.llm.requests().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_microphone_pauses_listening_until_it_is_back_and_typing_still_works() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    rig.until_state(Listening).await;
+    rig.heard
+        .send(Heard::Lost("The microphone stopped working.".into()))
+        .expect("ears");
+    let events = rig.until_state(AssistantState::Idle).await;
+    assert_eq!(errors(&events), [ErrorKind::Microphone]);
+    // The assistant goes on: a typed question is answered, and it rests idle after it
+    // (nothing to listen with).
+    rig.send(Command::SendText(QUESTION.into()));
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(answer_text(&events), ANSWER);
+    let rest = rig.next().await;
+    assert!(
+        matches!(
+            rest,
+            Event::StateChanged {
+                state: AssistantState::Idle,
+                ..
+            }
+        ),
+        "{rest:?}"
+    );
+    // Plugged back in: said, and listening again.
+    rig.heard
+        .send(Heard::Restored("USB mic".into()))
+        .expect("ears");
+    let events = rig.until_state(Listening).await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Recovered { kind: ErrorKind::Microphone, message } if message.contains("USB mic")
+        )),
+        "{events:?}"
+    );
+    rig.say(QUESTION);
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), [QUESTION]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_talk_key_without_a_microphone_says_why_instead_of_listening() {
+    let mut rig = start(Parts::default());
+    rig.heard
+        .send(Heard::Lost("The microphone stopped working.".into()))
+        .expect("ears");
+    rig.until(|e| matches!(e, Event::ErrorOccurred { .. }))
+        .await;
+    rig.send(Command::StartListening);
+    let event = rig.next().await;
+    assert!(
+        matches!(&event, Event::ErrorOccurred { kind: ErrorKind::Microphone, message, .. } if message.contains("stopped working")),
+        "{event:?}"
+    );
+    rig.settle().await;
+    assert!(rig.controls().is_empty(), "no key press reached the ears");
+    rig.heard
+        .send(Heard::Restored("USB mic".into()))
+        .expect("ears");
+    rig.until(|e| matches!(e, Event::Recovered { .. })).await;
+    rig.ask(QUESTION);
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_that_hangs_fails_the_turn_at_the_stall_limit_and_the_next_question_is_answered() {
+    let mut rig = start(Parts {
+        llm: FakeLlm::new(vec![
+            vec![Step::Hang],
+            fakes::tokens(ANSWER, Duration::from_millis(20)),
+        ]),
+        watchdog: true,
+        ..Parts::default()
+    });
+    let asked = tokio::time::Instant::now();
+    rig.send(Command::SendText(QUESTION.into()));
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Failed);
+    assert_eq!(errors(&events), [ErrorKind::Llm]);
+    let waited = asked.elapsed();
+    let limit = TurnSettings::default().stall_timeout;
+    assert!(
+        waited >= limit && waited < limit + Duration::from_secs(1),
+        "{waited:?}"
+    );
+    rig.send(Command::SendText(QUESTION.into()));
+    // Both sentences spoken, waiting on the voice thread as it works.
+    rig.wait_spoken(2).await;
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(answer_text(&events), ANSWER);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_speaker_that_stops_playing_fails_the_turn_with_a_speaker_error() {
+    let mut rig = start(Parts {
+        player: FakePlayer::manual(),
+        watchdog: true,
+        ..Parts::default()
+    });
+    rig.send(Command::SendText(QUESTION.into()));
+    rig.wait_spoken(2).await;
+    rig.until_state(AssistantState::Speaking).await;
+    // A little is played, then the device stops taking sound.
+    rig.player.advance_ms(200);
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Failed);
+    let message = events.iter().find_map(|e| match e {
+        Event::ErrorOccurred {
+            kind: ErrorKind::Speaker,
+            message,
+            ..
+        } => Some(message.clone()),
+        _ => None,
+    });
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("stopped playing")),
+        "{events:?}"
+    );
+    // What was played through is what the user heard: not the whole answer.
+    assert_ne!(heard, ANSWER);
+    // The assistant is free: the next question is answered as far as the voice.
+    rig.until_state(AssistantState::Idle).await;
+    rig.send(Command::SendText(QUESTION.into()));
+    rig.wait_spoken(3).await;
+    assert_eq!(rig.llm.requests().len(), 2);
 }

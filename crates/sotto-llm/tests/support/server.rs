@@ -28,6 +28,8 @@ pub enum Reply {
         /// The body.
         body: String,
     },
+    /// The request is read and never answered, not even with headers (a hung server).
+    Silent,
 }
 
 /// How a scripted SSE stream ends.
@@ -141,6 +143,10 @@ async fn serve(mut socket: TcpStream, script: Script, log: Arc<Mutex<Vec<Receive
             .next()
             .unwrap_or_else(|| Reply::status(500, "the test script has no more replies"));
         match reply {
+            Reply::Silent => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
             Reply::Status {
                 status,
                 headers,
