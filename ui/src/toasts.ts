@@ -15,6 +15,7 @@ export const actionFor: Record<ErrorKind, ToastAction> = {
   model: { label: "Open models", target: "models-title" },
   storage: { label: "Show history", target: "history-title" },
   settings: { label: "Open settings", target: "settings-title" },
+  limit: { label: "Edit the question", target: "ask-text" },
 };
 
 /** Brings the action's target into view in `doc`, and focuses it when it takes input. */

@@ -113,6 +113,8 @@ pub enum ErrorKind {
     Storage,
     /// The settings file had values that could not be used.
     Settings,
+    /// Something was longer than Sotto takes (a typed question); what fit was kept.
+    Limit,
 }
 
 /// How long each stage of a turn took. Every time is milliseconds on the assistant's

@@ -65,6 +65,11 @@ pub struct TurnSettings {
     /// While sound is queued, the player playing none of it this long means the output
     /// device stopped: the turn fails with a speaker error. Zero: not watched.
     pub playback_stall: Duration,
+    /// The longest typed question, in characters; a longer one is cut and the user told.
+    pub max_typed_chars: usize,
+    /// The model's context in tokens: what is sent (persona, history, question) is
+    /// trimmed to fit it with room for the answer, for every provider.
+    pub context_tokens: usize,
 }
 
 impl Default for TurnSettings {
@@ -85,6 +90,8 @@ impl Default for TurnSettings {
             answer_words: 60,
             stall_timeout: Duration::from_secs(90),
             playback_stall: Duration::from_secs(5),
+            max_typed_chars: 2000,
+            context_tokens: 4096,
         }
     }
 }
@@ -498,7 +505,15 @@ impl Orchestrator {
                     self.listen();
                 }
             }
+            Command::SendText(text) if text.trim().is_empty() => {
+                tracing::debug!("an empty typed question: nothing to ask");
+            }
             Command::SendText(text) => {
+                let limit = self.settings.max_typed_chars;
+                let (text, cut) = match text.trim().char_indices().nth(limit) {
+                    Some((end, _)) => (text.trim()[..end].to_string(), true),
+                    None => (text.trim().to_string(), false),
+                };
                 if self.answering() {
                     self.interrupt();
                 }
@@ -507,6 +522,13 @@ impl Orchestrator {
                 let _ = self.stages.ears.send(EarsControl::Cancel);
                 self.stages.stt.send(SttJob::Reset);
                 let id = self.new_turn();
+                if cut {
+                    self.error(
+                        Some(id),
+                        ErrorKind::Limit,
+                        format!("The question was longer than {limit} characters: only its first {limit} were asked."),
+                    );
+                }
                 self.emit(Event::TranscriptFinal {
                     turn_id: id,
                     text: text.clone(),
@@ -819,7 +841,9 @@ impl Orchestrator {
             role: Role::User,
             content: text.to_string(),
         });
-        messages
+        let room = self.settings.sampling.max_tokens as usize;
+        let budget = self.settings.context_tokens.saturating_sub(room);
+        sotto_llm::context::fit(&messages, budget)
     }
 
     /// Asks the language model for `messages`; its chunks come back tagged `tag`.
@@ -1173,6 +1197,10 @@ impl Orchestrator {
                 role: Role::Assistant,
                 content: heard.clone(),
             });
+            // Only the latest turns are ever sent.
+            let keep = self.settings.history_turns * 2;
+            let older = self.context.len().saturating_sub(keep);
+            self.context.drain(..older);
         }
         let timings = turn.timings.with_v2v();
         if let (Some(memory), false) = (self.memory.as_mut(), turn.user_text.is_empty()) {

@@ -135,13 +135,19 @@ impl Settings {
                 }
             }
             Err(e) => {
+                // Not text (or unreadable): kept, so the next save does not lose it.
+                let kept = if e.kind() == std::io::ErrorKind::InvalidData {
+                    keep_aside(path)
+                } else {
+                    String::new()
+                };
                 return Loaded {
                     settings: Settings::default(),
                     reset: vec![format!(
-                        "could not read {} ({e}): using the defaults",
+                        "could not read {} ({e}): using the defaults{kept}",
                         path.display()
                     )],
-                }
+                };
             }
         };
         match text.parse::<toml::Table>() {
@@ -211,6 +217,10 @@ impl Settings {
             "vad_sensitivity" if !within(self.vad_sensitivity, 0.0, 1.0) => {
                 Some("must be between 0 and 1".into())
             }
+            "cloud_base_url" => self
+                .cloud_base_url
+                .as_deref()
+                .and_then(|url| sotto_llm::providers::check_base_url(url).err()),
             "provider" if !sotto_llm::providers::ids().contains(&self.provider.as_str()) => {
                 Some(format!(
                     "is not a provider Sotto knows (known: {})",
@@ -398,6 +408,56 @@ vad_sensitivity = 0.8
             std::fs::read_to_string(kept.path()).expect("read"),
             "mode = [unclosed\n\u{0}garbage"
         );
+    }
+
+    #[test]
+    fn a_file_that_is_not_text_is_kept_aside_before_anything_overwrites_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, b"\xff\xfe mode = 1").expect("write");
+        let loaded = Settings::load(&path);
+        assert_eq!(loaded.settings, Settings::default());
+        assert!(loaded.reset[0].contains("kept at"), "{:?}", loaded.reset);
+        let kept = std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("settings.toml.broken-")
+            })
+            .expect("the unreadable file is kept");
+        assert_eq!(
+            std::fs::read(kept.path()).expect("read"),
+            b"\xff\xfe mode = 1"
+        );
+    }
+
+    #[test]
+    fn a_cloud_address_must_be_https_unless_it_is_this_machine() {
+        let with = |url: &str| Settings {
+            cloud_base_url: Some(url.into()),
+            ..Settings::default()
+        };
+        for kept in [
+            "https://api.example.com/v1",
+            "http://localhost:11434/v1",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080/v1",
+        ] {
+            assert!(with(kept).problems().is_empty(), "{kept}");
+        }
+        for refused in [
+            "http://evil.example/v1",
+            "http://192.168.1.5:11434/v1",
+            "https://user:secret@api.example.com",
+            "ftp://api.example.com",
+            "not a url",
+        ] {
+            let problems = with(refused).problems();
+            assert_eq!(problems.len(), 1, "{refused}: {problems:?}");
+            assert!(!problems[0].contains("secret"), "{problems:?}");
+        }
     }
 
     #[test]

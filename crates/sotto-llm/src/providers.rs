@@ -181,6 +181,32 @@ pub fn find_key(preset: &Preset, keys: &KeyStore) -> Result<Option<(ApiKey, KeyS
     }
 }
 
+/// Whether `url` is an address an API key may be sent to: https, or plain http to this
+/// machine (a local server such as Ollama), without a user name or password in it. The
+/// reason it is not, for a person (the address itself is not quoted: it may hold a secret).
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| format!("is not a web address ({e})"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "must not contain a user name or password: keys are stored in the keychain".into(),
+        );
+    }
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("must use https: plain http to another machine would send your key and questions unencrypted".into()),
+        other => Err(format!("must be an https address, not {other}:")),
+    }
+}
+
 /// The provider for `preset`, with the user's base URL and model when given.
 pub fn cloud_provider(
     preset: &Preset,
@@ -225,6 +251,12 @@ pub fn connect(
     offline: &OfflineSwitch,
     backup: Option<Arc<dyn Llm>>,
 ) -> Result<Arc<dyn Llm>, LlmError> {
+    if let Some(url) = setup.base_url {
+        check_base_url(url).map_err(|why| LlmError::Connect {
+            provider: setup.preset.name.to_string(),
+            reason: format!("its address {why}"),
+        })?;
+    }
     let http = HttpClient::new(HttpConfig::default(), offline.clone())?;
     let remote = cloud_provider(setup.preset, setup.base_url, setup.model, key, http);
     Ok(match backup {

@@ -1355,3 +1355,54 @@ async fn a_speaker_that_stops_playing_fails_the_turn_with_a_speaker_error() {
     rig.wait_spoken(3).await;
     assert_eq!(rig.llm.requests().len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn typed_questions_are_trimmed_cut_to_the_limit_and_the_context_fits() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            partial_interval_ms: 0,
+            history_turns: 2,
+            context_tokens: 1_000,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    // Nothing typed: nothing asked.
+    rig.send(Command::SendText("   \n ".into()));
+    // A pasted wall of text: cut, and the user told.
+    rig.send(Command::SendText(format!("  {}", "tell me more ".repeat(2_000))));
+    rig.wait_spoken(2).await;
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(errors(&events), [ErrorKind::Limit]);
+    let limit = TurnSettings::default().max_typed_chars;
+    let asked: String = "tell me more ".repeat(2_000).chars().take(limit).collect();
+    assert_eq!(finals(&events), [asked]);
+    for n in 0..3 {
+        rig.send(Command::SendText(format!("{QUESTION} {n}")));
+        rig.wait_spoken(4 + 2 * n).await;
+        rig.until_finished().await;
+    }
+    let requests = rig.llm.requests();
+    assert_eq!(requests.len(), 4, "the empty question was never asked");
+    assert_eq!(
+        requests[0]
+            .messages
+            .last()
+            .map(|m| m.content.chars().count()),
+        Some(limit)
+    );
+    for request in &requests {
+        let tokens: usize = request
+            .messages
+            .iter()
+            .map(sotto_llm::context::estimate_tokens)
+            .sum();
+        assert!(tokens + 160 <= 1_000, "{tokens} tokens sent");
+    }
+    // The last request: the persona, the two latest turns, the question; the long one
+    // is gone.
+    let last = &requests[3].messages;
+    assert_eq!(last.len(), 1 + 2 * 2 + 1, "{last:?}");
+    assert!(last.iter().all(|m| !m.content.starts_with("tell me more")));
+}
