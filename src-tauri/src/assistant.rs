@@ -563,7 +563,7 @@ fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, 
             reporter.error(
                 ErrorKind::Microphone,
                 format!(
-                    "{}. Until then you can type your questions.",
+                    "{}. Plug one in or choose another microphone; until then you can type your questions.",
                     sentence(&e.to_string())
                 ),
             );
@@ -597,7 +597,7 @@ fn open_player(reporter: &Reporter, device: Option<&str>) -> Result<Player, Stri
 /// is wrong and what to do), then where the answers go instead.
 fn no_speaker_message(error: &PlaybackError, wav: &std::path::Path) -> String {
     format!(
-        "{}. Answers are shown on screen and written to {}.",
+        "{}. Connect one or choose another output. Answers are shown on screen and written to {}.",
         sentence(&error.to_string()),
         wav.display()
     )
@@ -646,7 +646,7 @@ mod tests {
         let none = no_speaker_message(&PlaybackError::NoDevice { name: None }, wav);
         assert_eq!(
             none,
-            "No speaker or headphones found. Connect one or choose another output in Settings. \
+            "No speaker or headphones found. Connect one or choose another output. \
              Answers are shown on screen and written to /tmp/answers.wav."
         );
         let named = PlaybackError::NoDevice {

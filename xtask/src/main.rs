@@ -27,6 +27,8 @@ commands:
   bench app [--questions DIR] [--json FILE]
                                the release app in its window, spoken questions
                                through the global hotkey, against the same headless
+  soak [--turns N]             many turns (1,000 by default) on two long-lived assistants;
+                               fails when memory or descriptors grow or a turn hangs
   bundle [--check]             build the .deb installer (release); --check installs it,
                                starts it under Xvfb until it is ready, and removes it
   setup                        install what is missing (system packages, models)
@@ -42,6 +44,8 @@ fn main() -> ExitCode {
             bench_app::run(&args[2..])
         }
         Some("bench") => bench(&args[1..]),
+        // The soak is a bench that fails when a limit is missed.
+        Some("soak") => bench(&[&["soak".to_string()], &args[1..]].concat()),
         Some("bundle") => bundle::bundle(args.iter().any(|a| a == "--check")).map(|_| ()),
         Some("models") => setup::build_workspace().and_then(|ws| ws.sotto(&args[1..])),
         Some("-h" | "--help" | "help") | None => {

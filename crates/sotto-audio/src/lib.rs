@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod buffer;
 pub mod capture;
 pub mod endpoint;
+pub mod host;
 pub mod level;
 pub mod listen;
 pub mod mel;

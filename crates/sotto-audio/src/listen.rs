@@ -93,6 +93,11 @@ pub struct ListenerConfig {
     pub ptt_tail_ms: u32,
     /// Level meter window.
     pub level_window_ms: u32,
+    /// Hands-free: the longest utterance; at the limit it closes with what was said so
+    /// far ([`ListenEvent::LimitReached`]). 0: no limit.
+    pub max_hands_free_ms: u32,
+    /// Push-to-talk: the longest the key may keep an utterance open, as above.
+    pub max_push_to_talk_ms: u32,
 }
 
 impl Default for ListenerConfig {
@@ -103,6 +108,8 @@ impl Default for ListenerConfig {
             ptt_pre_roll_ms: 200,
             ptt_tail_ms: 200,
             level_window_ms: 50,
+            max_hands_free_ms: 30_000,
+            max_push_to_talk_ms: 60_000,
         }
     }
 }
@@ -156,6 +163,13 @@ pub enum ListenEvent {
         /// End or key release.
         end_ms: u64,
     },
+    /// The open utterance reached the longest allowed: it is closed now (the
+    /// [`ListenEvent::Utterance`] with what was said follows). Push-to-talk: the rest of
+    /// the key press is not listened to.
+    LimitReached {
+        /// The limit.
+        limit_ms: u64,
+    },
     /// The audio source failed (a microphone unplugged). Listening stops until
     /// [`ListenEvent::SourceRestored`]; an open utterance is dropped.
     SourceLost {
@@ -172,6 +186,7 @@ pub enum ListenEvent {
     },
 }
 
+#[derive(Clone, Copy)]
 enum PushToTalk {
     Idle,
     Held {
@@ -199,6 +214,8 @@ pub struct Listener {
     position: usize,
     /// Hands-free: an utterance is open (its audio is being forwarded).
     open: bool,
+    /// Hands-free: where the open utterance's audio starts (pre-roll included).
+    open_from: usize,
     ptt: PushToTalk,
     /// Push-to-talk: the open utterance's audio.
     utterance: Vec<f32>,
@@ -239,6 +256,7 @@ impl Listener {
             recent_from: 0,
             position: 0,
             open: false,
+            open_from: 0,
             ptt: PushToTalk::Idle,
             utterance: Vec::new(),
             paused: false,
@@ -323,8 +341,50 @@ impl Listener {
                 self.push_to_talk_audio(block, heard, &mut events);
             }
         }
+        self.enforce_limit(&mut events);
         self.report_pause(&mut events);
         Ok(events)
+    }
+
+    /// Closes an utterance that reached its mode's longest, keeping what was said.
+    fn enforce_limit(&mut self, events: &mut Vec<ListenEvent>) {
+        let (from, limit) = match (self.config.mode, self.ptt) {
+            (ListenMode::HandsFree, _) if self.open => {
+                (self.open_from, self.config.max_hands_free_ms)
+            }
+            (
+                ListenMode::PushToTalk | ListenMode::Toggle,
+                PushToTalk::Held { start, .. } | PushToTalk::Releasing { start, .. },
+            ) => (start, self.config.max_push_to_talk_ms),
+            _ => return,
+        };
+        if limit == 0 || self.position.saturating_sub(from) < samples(u64::from(limit)) {
+            return;
+        }
+        events.push(ListenEvent::LimitReached {
+            limit_ms: u64::from(limit),
+        });
+        match self.ptt {
+            PushToTalk::Held {
+                start,
+                heard_speech,
+            }
+            | PushToTalk::Releasing {
+                start,
+                heard_speech,
+                ..
+            } => {
+                let end = self.position;
+                events.push(self.close_push_to_talk(start, end, heard_speech));
+            }
+            PushToTalk::Idle => {
+                if let Some(event) = self.endpointer.finish() {
+                    self.hands_free(event, events);
+                }
+                self.open = false;
+            }
+        }
+        self.paused = false;
     }
 
     /// Reports the user going quiet, or speaking again, inside an open utterance that
@@ -415,6 +475,21 @@ impl Listener {
         Vec::new()
     }
 
+    /// Push-to-talk: closes the open utterance as [`ListenEvent::NoSpeech`] if nothing
+    /// has been said in it (listening that no key will end); otherwise nothing changes.
+    pub fn release_if_silent(&mut self) -> Vec<ListenEvent> {
+        match self.ptt {
+            PushToTalk::Held {
+                start,
+                heard_speech: false,
+            } if !self.endpointer.in_speech() => {
+                let end = self.position;
+                vec![self.close_push_to_talk(start, end, false)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Drops an open utterance without a result (the user cancelled).
     pub fn cancel(&mut self) {
         self.ptt = PushToTalk::Idle;
@@ -499,6 +574,7 @@ impl Listener {
                 let from = samples(at_ms)
                     .saturating_sub(samples(u64::from(self.config.endpointer.pre_roll_ms)))
                     .max(self.recent_from);
+                self.open_from = from;
                 events.push(ListenEvent::UtteranceAudio {
                     samples: self.recent[from - self.recent_from..].to_vec(),
                 });
@@ -795,6 +871,95 @@ mod tests {
         );
         assert!(feed(&mut l, 500, 1.0).is_empty());
         assert!(l.finish().is_empty());
+    }
+
+    fn limited(mode: ListenMode, limit_ms: u32) -> Listener {
+        let config = ListenerConfig {
+            mode,
+            max_hands_free_ms: limit_ms,
+            max_push_to_talk_ms: limit_ms,
+            ..ListenerConfig::default()
+        };
+        Listener::new(
+            config,
+            Endpointer::new(Box::new(Marker), EndpointerConfig::default()),
+        )
+    }
+
+    fn closing(events: &[ListenEvent]) -> Vec<&'static str> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ListenEvent::LimitReached { .. } => Some("limit"),
+                ListenEvent::Utterance { .. } => Some("utterance"),
+                ListenEvent::NoSpeech { .. } => Some("no speech"),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hands_free_speech_past_the_limit_is_closed_with_what_was_said() {
+        let mut l = limited(ListenMode::HandsFree, 2_000);
+        feed(&mut l, 300, 0.0);
+        let events = feed(&mut l, 3_000, 1.0);
+        assert_eq!(closing(&events), ["limit", "utterance"], "{events:?}");
+        let audio = events.iter().find_map(|e| match e {
+            ListenEvent::Utterance { audio, .. } => Some(audio.len()),
+            _ => None,
+        });
+        // About the limit's worth of audio (pre-roll included), not the whole 3 s.
+        assert!(
+            audio.is_some_and(|n| n >= samples(1_800) && n <= samples(2_400)),
+            "{audio:?}"
+        );
+        // Speech going on past the cut opens the next utterance.
+        assert!(
+            events
+                .iter()
+                .skip_while(|e| !matches!(e, ListenEvent::Utterance { .. }))
+                .any(|e| matches!(e, ListenEvent::UtteranceStarted { .. })),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_held_past_the_limit_closes_the_utterance_and_the_release_adds_nothing() {
+        let mut l = limited(ListenMode::PushToTalk, 2_000);
+        l.press();
+        let events = feed(&mut l, 2_500, 1.0);
+        assert_eq!(closing(&events), ["limit", "utterance"], "{events:?}");
+        assert!(feed(&mut l, 500, 1.0).is_empty());
+        assert!(l.release().is_empty());
+        // The next press listens again.
+        assert!(!l.press().is_empty());
+    }
+
+    #[test]
+    fn listening_no_key_will_end_closes_only_if_nothing_was_said() {
+        let mut l = listener(ListenMode::PushToTalk);
+        l.press();
+        feed(&mut l, 500, 0.0);
+        assert_eq!(closing(&l.release_if_silent()), ["no speech"]);
+        assert!(!l.in_utterance());
+        // Speech in it: left open for the key.
+        l.press();
+        feed(&mut l, 500, 1.0);
+        assert!(l.release_if_silent().is_empty());
+        assert!(l.in_utterance());
+        let mut released = l.release();
+        released.extend(feed(&mut l, 300, 0.0));
+        assert_eq!(closing(&released), ["utterance"]);
+    }
+
+    #[test]
+    fn no_limit_when_it_is_zero() {
+        let mut l = limited(ListenMode::PushToTalk, 0);
+        l.press();
+        assert!(closing(&feed(&mut l, 5_000, 1.0)).is_empty());
+        let mut released = l.release();
+        released.extend(feed(&mut l, 300, 0.0));
+        assert_eq!(closing(&released), ["utterance"]);
     }
 
     #[test]

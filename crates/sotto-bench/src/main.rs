@@ -6,6 +6,7 @@
 mod answers;
 mod grade;
 mod llm;
+mod soak;
 mod stream;
 mod stt;
 mod tts;
@@ -26,13 +27,14 @@ fn main() -> ExitCode {
         "llm" => llm::run(),
         "tts" => tts::run(),
         "voice" => voice::run(),
+        "soak" => soak_turns(rest).and_then(soak::run),
         "all" => vad::run()
             .and_then(|()| stt::run())
             .and_then(|()| llm::run())
             .and_then(|()| tts::run())
             .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, tts, voice, all)"
+            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, tts, voice, soak, all)"
         )),
     };
     match result {
@@ -41,6 +43,17 @@ fn main() -> ExitCode {
             eprintln!("bench: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--turns N` (default 1,000).
+fn soak_turns(args: &[String]) -> anyhow::Result<usize> {
+    match args {
+        [] => Ok(1_000),
+        [flag, n] if flag == "--turns" => n
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--turns takes a number, not {n}")),
+        other => anyhow::bail!("soak takes --turns N, not {other:?}"),
     }
 }
 

@@ -64,7 +64,7 @@ const INSTANT_QUESTIONS: [&str; 5] = [
     "What is your name?",
 ];
 
-fn spoken(store: &ModelStore, questions: &[&str]) -> anyhow::Result<Vec<AudioBuffer>> {
+pub(crate) fn spoken(store: &ModelStore, questions: &[&str]) -> anyhow::Result<Vec<AudioBuffer>> {
     let mut voice = sotto_tts::load_voice(store, "kokoro-82m-int8/am_michael", 2)?;
     questions
         .iter()
@@ -294,7 +294,7 @@ fn peak_mib(pid: &str) -> Option<f64> {
 }
 
 /// The LLM workers this process started.
-fn worker_pids() -> Vec<String> {
+pub(crate) fn worker_pids() -> Vec<String> {
     let me = std::process::id().to_string();
     std::fs::read_dir("/proc")
         .into_iter()

@@ -130,7 +130,11 @@ async fn converse_turns(
     let mode = args.mode;
     let player = Arc::new(match &args.out {
         Some(path) => Player::wav(path, 24_000, Pace::RealTime)?,
-        None => Player::speaker(None).context("use --out REPLY.wav to run without speakers")?,
+        None => Player::speaker(None).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}. Connect one, or pass --out REPLY.wav to write the answers to a file"
+            )
+        })?,
     });
     let defaults = Settings::default();
     let settings = Settings {

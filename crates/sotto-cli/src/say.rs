@@ -56,9 +56,11 @@ pub fn run(args: SayArgs) -> anyhow::Result<ExitCode> {
     let load_ms = loading.elapsed().as_millis();
     let player = match &args.out {
         Some(path) => Player::wav(path, voice.sample_rate(), Pace::AsFastAsPossible)?,
-        None => {
-            Player::speaker(None).context("use --out FILE.wav to write the speech to a file")?
-        }
+        None => Player::speaker(None).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}. Connect one, or pass --out FILE.wav to write the speech to a file"
+            )
+        })?,
     };
     let cache = if args.no_cache {
         None

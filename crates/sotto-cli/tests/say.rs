@@ -75,3 +75,27 @@ fn bad_requests_say_what_is_wrong() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--speed"));
 }
+
+#[test]
+fn without_a_speaker_the_command_line_says_so_in_its_own_terms_without_alsa_noise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = sotto(&["say", "Hello there."], dir.path());
+    let stderr = text(&out.stderr);
+    if out.status.success() {
+        // A machine with a speaker played it: there is no error to read.
+        return;
+    }
+    assert!(
+        stderr.contains("no speaker or headphones found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--out FILE.wav"), "{stderr}");
+    assert!(
+        !stderr.contains("ALSA lib"),
+        "the C library's noise: {stderr}"
+    );
+    assert!(
+        !stderr.contains("Settings"),
+        "window advice on the command line: {stderr}"
+    );
+}

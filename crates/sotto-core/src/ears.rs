@@ -18,6 +18,8 @@ pub enum EarsControl {
     Release,
     /// Drop the open utterance.
     Cancel,
+    /// Close the open push-to-talk utterance if nothing has been said in it yet.
+    ReleaseIfSilent,
 }
 
 /// What the ears heard.
@@ -40,6 +42,9 @@ pub enum Heard {
     },
     /// An utterance closed without speech in it.
     NoSpeech,
+    /// The utterance reached the longest allowed (ms) and was closed; its
+    /// [`Heard::Utterance`] follows.
+    LimitReached(u64),
     /// The microphone failed or was unplugged.
     Lost(String),
     /// The microphone works again (plugged back in): the device's name.
@@ -66,6 +71,7 @@ pub fn spawn(
                         listener.cancel();
                         Vec::new()
                     }
+                    Ok(EarsControl::ReleaseIfSilent) => listener.release_if_silent(),
                     Err(TryRecvError::Empty) => break,
                     // The orchestrator is gone: so are we.
                     Err(TryRecvError::Disconnected) => return,
@@ -113,6 +119,7 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
                 }
             }
             ListenEvent::NoSpeech { .. } => Heard::NoSpeech,
+            ListenEvent::LimitReached { limit_ms } => Heard::LimitReached(limit_ms),
             ListenEvent::SourceLost { message, .. } => Heard::Lost(message),
             ListenEvent::SourceRestored { device } => Heard::Restored(device),
         };

@@ -105,12 +105,17 @@ impl Gate {
         self.opened.notify_all();
     }
 
-    /// Waits until open (at most ten seconds: a forgotten gate fails the test, not CI).
-    fn wait(&self) {
-        let guard = lock(&self.open);
-        let _ = self
-            .opened
-            .wait_timeout_while(guard, Duration::from_secs(10), |open| !*open);
+    /// Waits until open or `cancel` is set, as a real decoder checks its flag between
+    /// steps (at most ten seconds: a forgotten gate fails the test, not CI).
+    fn wait(&self, cancel: &CancelFlag) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut guard = lock(&self.open);
+        while !*guard && !cancel.is_cancelled() && std::time::Instant::now() < deadline {
+            guard = match self.opened.wait_timeout(guard, Duration::from_millis(5)) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
     }
 }
 
@@ -119,6 +124,8 @@ impl Gate {
 pub struct FakeStt {
     /// Calls so far.
     calls: AtomicUsize,
+    /// Calls that ended cancelled.
+    cancelled: AtomicUsize,
     /// Every call fails with this, when set.
     failure: Option<String>,
     /// Transcriptions wait for it, when set.
@@ -153,6 +160,11 @@ impl FakeStt {
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+
+    /// How many transcriptions ended cancelled.
+    pub fn cancelled(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
+    }
 }
 
 impl SpeechToText for FakeStt {
@@ -164,9 +176,10 @@ impl SpeechToText for FakeStt {
     ) -> Result<Transcript, SttError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(gate) = &self.gate {
-            gate.wait();
+            gate.wait(cancel);
         }
         if cancel.is_cancelled() {
+            self.cancelled.fetch_add(1, Ordering::SeqCst);
             return Err(SttError::Cancelled);
         }
         if let Some(reason) = &self.failure {

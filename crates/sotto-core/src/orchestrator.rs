@@ -142,6 +142,10 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// Push-to-talk: how long listening opened by an interrupt waits for a word before it
+/// closes by itself.
+pub const INTERRUPT_LISTEN_LIMIT: Duration = Duration::from_secs(8);
+
 /// The answer side of a turn: from the final transcript (or typed question) to the end of
 /// playback.
 pub(crate) struct Turn {
@@ -241,6 +245,9 @@ pub(crate) struct Orchestrator {
     progress_at: tokio::time::Instant,
     /// The player's count of played samples when the watchdog last looked.
     played_seen: u64,
+    /// Push-to-talk, after an interrupt opened listening: when to close it if nothing
+    /// has been said (the user may never speak, and no key will come up).
+    silent_close_at: Option<tokio::time::Instant>,
     /// When the player last had sound to play (for the echo guard).
     last_sound: Option<tokio::time::Instant>,
     /// Hands-free: the audio of the utterance being transcribed, kept in case its
@@ -297,6 +304,7 @@ impl Orchestrator {
             mic_lost: None,
             progress_at: tokio::time::Instant::now(),
             played_seen: 0,
+            silent_close_at: None,
             last_sound: None,
             utterance_audio: None,
             held: None,
@@ -431,9 +439,6 @@ impl Orchestrator {
         };
         let turn_id = self.turn.as_ref().map(|t| t.id);
         self.error(turn_id, kind, message);
-        if self.state == AssistantState::AnalyzingSpeech {
-            self.stages.stt.send(SttJob::Reset);
-        }
         self.interrupt_as(TurnOutcome::Failed, true);
     }
 
@@ -453,6 +458,7 @@ impl Orchestrator {
             // ears heard, as a key press comes before the speech it opens.
             let hold_until = self.held.as_ref().filter(|h| !h.resumed).map(|h| h.until);
             let stall_at = self.stall_deadline();
+            let close_at = self.silent_close_at;
             tokio::select! {
                 biased;
                 Some(spoken) = inputs.spoken.recv() => self.on_spoken(spoken),
@@ -468,6 +474,10 @@ impl Orchestrator {
                 // continues the sentence.
                 () = sleep_until(hold_until) => self.release_held(),
                 () = sleep_until(stall_at) => self.on_stall(),
+                () = sleep_until(close_at) => {
+                    self.silent_close_at = None;
+                    let _ = self.stages.ears.send(EarsControl::ReleaseIfSilent);
+                }
             }
         }
         if self.answering() {
@@ -485,6 +495,7 @@ impl Orchestrator {
                 self.error(None, ErrorKind::Microphone, message);
             }
             Command::StartListening => {
+                self.silent_close_at = None;
                 if self.answering() {
                     self.interrupt();
                 }
@@ -492,6 +503,7 @@ impl Orchestrator {
                 self.listen();
             }
             Command::StopListening => {
+                self.silent_close_at = None;
                 let _ = self.stages.ears.send(EarsControl::Release);
             }
             Command::Interrupt => {
@@ -499,8 +511,10 @@ impl Orchestrator {
                     self.interrupt();
                     if !self.settings.mode.is_hands_free() {
                         // Interrupting is asking to speak: listen until the key (or the
-                        // button) says stop.
+                        // button) says stop, or until a while passes without a word.
                         let _ = self.stages.ears.send(EarsControl::Press);
+                        self.silent_close_at =
+                            Some(tokio::time::Instant::now() + INTERRUPT_LISTEN_LIMIT);
                     }
                     self.listen();
                 }
@@ -667,6 +681,17 @@ impl Orchestrator {
                 if !self.answering() {
                     self.set_state(AssistantState::Idle, self.state_turn);
                 }
+            }
+            Heard::LimitReached(limit_ms) => {
+                let secs = limit_ms / 1000;
+                let turn_id = self.turn.as_ref().map_or(self.upcoming, |t| t.id);
+                self.error(
+                    Some(turn_id),
+                    ErrorKind::Limit,
+                    format!(
+                        "Listening stops after {secs} s: what you said until then is answered."
+                    ),
+                );
             }
             Heard::Restored(device) => {
                 let was_lost = self.mic_lost.take().is_some();
@@ -1153,6 +1178,10 @@ impl Orchestrator {
             return;
         };
         turn.cancel.cancel();
+        if self.state == AssistantState::AnalyzingSpeech {
+            // The final being decoded is for a question no longer asked.
+            self.stages.stt.send(SttJob::Reset);
+        }
         self.player.stop();
         self.last_sound = Some(tokio::time::Instant::now());
         let now = self.now_ms();

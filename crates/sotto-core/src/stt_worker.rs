@@ -42,12 +42,34 @@ pub enum SttReply {
     Final(u64, Result<Transcript, SttError>),
 }
 
-/// The recogniser's handle: send jobs, and abandon a running partial.
+/// What the recogniser is decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    /// A partial while the user speaks.
+    Partial,
+    /// Everything at the user's pause.
+    Pause,
+    /// A turn's final transcript.
+    Final,
+}
+
+/// What the worker is decoding, and how many resets were asked for: a decode that starts
+/// with a reset still queued behind it is abandoned before it begins (the reset may have
+/// been sent before the worker took the job).
+#[derive(Default)]
+struct Decoding {
+    /// The decode running now, if any, and which one it is (a final waits for the one
+    /// made at a pause: it is usually the final itself).
+    current: Option<(CancelFlag, Decode)>,
+    /// [`SttJob::Reset`]s sent so far.
+    resets_sent: u64,
+}
+
+/// The recogniser's handle: send jobs, and abandon a running decode.
 pub struct SttWorker {
     jobs: std::sync::mpsc::Sender<SttJob>,
-    /// The decode running now, if any, and whether it is the one made at a pause (a
-    /// final waits for that one: it is usually the final itself).
-    running_partial: Arc<Mutex<Option<(CancelFlag, bool)>>>,
+    /// The decode running now and the resets asked for, shared with the worker.
+    running: Arc<Mutex<Decoding>>,
     _thread: JoinHandle<()>,
 }
 
@@ -59,37 +81,41 @@ impl SttWorker {
         out: UnboundedSender<SttReply>,
     ) -> std::io::Result<SttWorker> {
         let (jobs, rx) = std::sync::mpsc::channel();
-        let running_partial = Arc::new(Mutex::new(None));
-        let running = Arc::clone(&running_partial);
+        let running = Arc::new(Mutex::new(Decoding::default()));
+        let decoding = Arc::clone(&running);
         let thread = std::thread::Builder::new()
             .name("sotto-stt".into())
-            .spawn(move || run(stt.as_ref(), interval_ms, &rx, &out, &running))?;
+            .spawn(move || run(stt.as_ref(), interval_ms, &rx, &out, &decoding))?;
         Ok(SttWorker {
             jobs,
-            running_partial,
+            running,
             _thread: thread,
         })
     }
 
-    /// Queues a job. A final or a pause abandons the partial that may be running, unless
-    /// it is the decode made at the pause; resuming abandons the decode made at the
-    /// pause; a reset abandons either.
+    /// Queues a job. A final or a pause abandons a running partial; resuming abandons
+    /// the decode made at the pause; a reset abandons any decode, a final included (the
+    /// turn was interrupted).
     pub fn send(&self, job: SttJob) {
-        let abandons = |at_pause: bool| match job {
+        let abandons = |decode: Decode| match job {
             // A partial is stale once the user paused or stopped.
-            SttJob::Final(..) | SttJob::Paused => !at_pause,
+            SttJob::Final(..) | SttJob::Paused => decode == Decode::Partial,
             // The user speaks again: the decode made at the pause will not be used.
-            SttJob::Resumed => at_pause,
+            SttJob::Resumed => decode == Decode::Pause,
             SttJob::Reset => true,
             SttJob::Audio(_) => false,
         };
-        if let Ok(running) = self.running_partial.lock() {
-            if let Some((flag, at_pause)) = running.as_ref() {
-                if abandons(*at_pause) {
+        if let Ok(mut running) = self.running.lock() {
+            if matches!(job, SttJob::Reset) {
+                running.resets_sent += 1;
+            }
+            if let Some((flag, decode)) = running.current.as_ref() {
+                if abandons(*decode) {
                     flag.cancel();
                 }
             }
         }
+        // Queued after the count went up: the worker never sees a reset it was not told of.
         let _ = self.jobs.send(job);
     }
 }
@@ -99,8 +125,21 @@ fn run(
     interval_ms: u32,
     jobs: &Receiver<SttJob>,
     out: &UnboundedSender<SttReply>,
-    running: &Mutex<Option<(CancelFlag, bool)>>,
+    running: &Mutex<Decoding>,
 ) {
+    // Resets taken off the queue so far.
+    let mut resets_done = 0u64;
+    let decoding = |decode: Option<Decode>, resets_done: u64| -> CancelFlag {
+        let flag = CancelFlag::default();
+        if let Ok(mut r) = running.lock() {
+            if decode.is_some() && r.resets_sent > resets_done {
+                // A reset is queued behind this job: its result would be thrown away.
+                flag.cancel();
+            }
+            r.current = decode.map(|d| (flag.clone(), d));
+        }
+        flag
+    };
     let mut utterance = Utterance::new(stt, interval_ms);
     // The user is quiet since the last pause: partials would only decode silence.
     let mut quiet = false;
@@ -134,30 +173,33 @@ fn run(
                     // otherwise only the audio after the cut is decoded: the whole of
                     // an utterance under 8 s, a bounded tail of a longer one.
                     (pause, quiet) = (false, false);
-                    let result = utterance.finish_over(&all, &CancelFlag::default());
+                    let flag = decoding(Some(Decode::Final), resets_done);
+                    let result = utterance.finish_over(&all, &flag);
+                    decoding(None, resets_done);
                     if out.send(SttReply::Final(turn, result)).is_err() {
                         return;
                     }
                 }
                 SttJob::Reset => {
+                    resets_done += 1;
                     (pause, quiet) = (false, false);
                     utterance.reset();
                 }
             }
         }
         if pause || (utterance.partial_due() && !quiet) {
-            let flag = CancelFlag::default();
-            if let Ok(mut r) = running.lock() {
-                *r = Some((flag.clone(), pause));
-            }
+            let decode = if pause {
+                Decode::Pause
+            } else {
+                Decode::Partial
+            };
+            let flag = decoding(Some(decode), resets_done);
             let result = if pause {
                 utterance.paused(&flag)
             } else {
                 utterance.partial(&flag)
             };
-            if let Ok(mut r) = running.lock() {
-                *r = None;
-            }
+            decoding(None, resets_done);
             if let Ok(Some(text)) = result {
                 if out
                     .send(SttReply::Partial {

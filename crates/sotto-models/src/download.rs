@@ -43,6 +43,20 @@ impl Downloader {
             .user_agent(concat!("sotto/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(30))
+            // Mirrors redirect to CDNs; never from https down to plain http.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let from_https = attempt
+                    .previous()
+                    .last()
+                    .is_some_and(|url| url.scheme() == "https");
+                if from_https && attempt.url().scheme() != "https" {
+                    attempt.error("a redirect from https to plain http")
+                } else if attempt.previous().len() > 10 {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
         Ok(Downloader { client })

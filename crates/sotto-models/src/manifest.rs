@@ -265,10 +265,33 @@ impl Manifest {
                 if file.sources.iter().any(|s| s.parts.is_empty()) {
                     return bad(format!("{where_}: a source has no parts"));
                 }
+                let parts = file.sources.iter().flat_map(|s| &s.parts);
+                if let Some(part) = parts.into_iter().find(|p| !is_secure_url(&p.url)) {
+                    return bad(format!(
+                        "{where_}: `{}` is not an https address (plain http only from this machine)",
+                        part.url
+                    ));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// https, or plain http to this machine (a local mirror, the tests' server).
+fn is_secure_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return url.starts_with("https://") && url.len() > "https://".len();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl ModelSpec {
@@ -352,7 +375,7 @@ mod tests {
             format!(
                 "[[model]]\nid = \"m\"\nkind = \"llm\"\ntitle = \"t\"\nlicense = \"l\"\n\
                  [[model.file]]\nname = \"{name}\"\nsha256 = \"{sha}\"\n\
-                 [[model.file.source]]\nlabel = \"x\"\nparts = [{{ url = \"http://x\" }}]\n"
+                 [[model.file.source]]\nlabel = \"x\"\nparts = [{{ url = \"https://x\" }}]\n"
             )
         };
         let good = "a".repeat(64);
@@ -361,5 +384,36 @@ mod tests {
             let err = Manifest::parse(&base(name, sha)).unwrap_err();
             assert!(matches!(err, ModelError::Manifest(_)), "{err}");
         }
+    }
+
+    #[test]
+    fn sources_must_be_https_unless_they_are_on_this_machine() {
+        for url in [
+            "https://example.com/m.gguf",
+            "http://127.0.0.1:9/x",
+            "http://localhost:8080/x",
+            "http://[::1]:9/x",
+        ] {
+            assert!(is_secure_url(url), "{url}");
+        }
+        for url in [
+            "http://example.com/m.gguf",
+            "http://127.0.0.1.evil.example/x",
+            "ftp://example.com/x",
+            "https://",
+            "file:///etc/passwd",
+        ] {
+            assert!(!is_secure_url(url), "{url}");
+        }
+        let text = format!(
+            "[[model]]\nid = \"m\"\nkind = \"llm\"\ntitle = \"t\"\nlicense = \"l\"\n\
+             [[model.file]]\nname = \"m.gguf\"\nsha256 = \"{}\"\n\
+             [[model.file.source]]\nlabel = \"x\"\nparts = [{{ url = \"http://example.com/m\" }}]\n",
+            "a".repeat(64)
+        );
+        let err = Manifest::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("not an https address"), "{err}");
+        // Every built-in source is https.
+        assert!(Manifest::builtin().is_ok());
     }
 }

@@ -52,6 +52,9 @@ pub(crate) enum Checked {
     Damaged { salvage: Salvage, reason: String },
 }
 
+/// sled's page cache: enough for the recent conversations the window shows.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// How long a lock on the database is waited for before it counts as another Sotto's.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -61,7 +64,13 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 fn open_sled(path: &Path) -> std::thread::Result<sled::Result<sled::Db>> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        let result = catch_unwind(|| sled::Config::new().path(path).open());
+        // sled keeps up to 1 GiB of pages cached by default; history needs little.
+        let result = catch_unwind(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+        });
         let locked = matches!(&result, Ok(Err(e)) if is_lock_error(e));
         if !locked || std::time::Instant::now() >= deadline {
             return result;
@@ -110,12 +119,20 @@ pub(crate) fn open_checked(path: &Path) -> Result<Checked, StoreError> {
             })
         }
     };
-    match catch_unwind(AssertUnwindSafe(|| scan(&db))) {
-        Ok(Ok(salvage)) if salvage.unreadable == 0 => Ok(Checked::Healthy(db)),
-        Ok(Ok(salvage)) => Ok(Checked::Damaged {
-            reason: format!("{} records could not be read", salvage.unreadable),
-            salvage,
-        }),
+    // Checked without keeping anything (a healthy history of months is not held in
+    // memory at every start); read again, keeping what is readable, only when damaged.
+    match catch_unwind(AssertUnwindSafe(|| scan(&db, false))) {
+        Ok(Ok(checked)) if checked.unreadable == 0 => Ok(Checked::Healthy(db)),
+        Ok(Ok(checked)) => {
+            let salvage = match catch_unwind(AssertUnwindSafe(|| scan(&db, true))) {
+                Ok(Ok(salvage)) => salvage,
+                _ => checked,
+            };
+            Ok(Checked::Damaged {
+                reason: format!("{} records could not be read", salvage.unreadable),
+                salvage,
+            })
+        }
         Ok(Err(reason)) => Ok(Checked::Damaged {
             salvage: Salvage {
                 records: Vec::new(),
@@ -135,7 +152,8 @@ pub(crate) fn open_checked(path: &Path) -> Result<Checked, StoreError> {
 
 /// Reads every record; a record with a wrong key or a value that is not what we wrote
 /// counts as unreadable. Stops a tree at the first read error (sled cannot go past it).
-fn scan(db: &sled::Db) -> Result<Salvage, String> {
+/// The readable records are kept only when `keep` is set.
+fn scan(db: &sled::Db, keep: bool) -> Result<Salvage, String> {
     let mut salvage = Salvage {
         records: Vec::new(),
         unreadable: 0,
@@ -155,7 +173,9 @@ fn scan(db: &sled::Db) -> Result<Salvage, String> {
                     serde_json::from_slice::<serde_json::Value>(&value).is_ok()
                 };
             if readable {
-                salvage.records.push((name, key, value));
+                if keep {
+                    salvage.records.push((name, key, value));
+                }
             } else {
                 salvage.unreadable += 1;
             }
@@ -200,5 +220,31 @@ fn open_error(path: &Path, e: &sled::Error) -> StoreError {
             path: path.to_path_buf(),
             reason: e.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_healthy_history_is_checked_without_being_held_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::open(dir.path().join("db")).expect("sled");
+        let turns = db.open_tree(TURNS).expect("tree");
+        for i in 0u64..500 {
+            let mut key = i.to_be_bytes().to_vec();
+            key.extend_from_slice(&i.to_be_bytes());
+            turns
+                .insert(key, serde_json::json!({"turn": i}).to_string().as_bytes())
+                .expect("insert");
+        }
+        turns.insert(b"short", b"{}".as_slice()).expect("insert");
+        let counted = scan(&db, false).expect("scan");
+        assert_eq!(counted.unreadable, 1);
+        assert!(counted.records.is_empty(), "nothing kept while checking");
+        let salvage = scan(&db, true).expect("scan");
+        assert_eq!(salvage.unreadable, 1);
+        assert_eq!(salvage.records.len(), 500);
     }
 }

@@ -23,7 +23,7 @@ use crate::source::Pace;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaybackError {
     /// There is no output device (or none by that name).
-    #[error("no speaker or headphones found{}. Connect one or choose another output in Settings.", name.as_ref().map(|n| format!(" named \"{n}\"")).unwrap_or_default())]
+    #[error("no speaker or headphones found{}", name.as_ref().map(|n| format!(" named \"{n}\"")).unwrap_or_default())]
     NoDevice {
         /// The device asked for, if one was.
         name: Option<String>,

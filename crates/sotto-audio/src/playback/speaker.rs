@@ -1,8 +1,11 @@
 //! The sound card, through rodio. The device stream lives on its own thread (cpal
 //! streams may not move between threads); the audio callback only copies samples out of
-//! the queue.
+//! the queue. A device that fails (unplugged) is opened again every
+//! [`crate::capture::reopen::RETRY_EVERY`] on the same queue: what is queued meanwhile
+//! waits, and the assistant's watchdog ends a turn that cannot be heard.
 
 use std::num::NonZero;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,29 +35,37 @@ impl Speaker {
         std::thread::Builder::new()
             .name("sotto-speaker".into())
             .spawn(move || {
-                let opened = open_mixer(wanted.as_deref());
-                let sink = match opened {
+                let lost = Arc::new(AtomicBool::new(false));
+                let (sink, queue) = match open_mixer(wanted.as_deref(), &lost) {
                     Ok((sink, device)) => {
-                        let config = sink.config();
-                        let rate = config.sample_rate().get();
-                        let queue = Arc::new(PlayQueue::new(rate));
-                        sink.mixer().add(QueueSource {
-                            queue: Arc::clone(&queue),
-                            rate: config.sample_rate(),
-                            block: vec![0.0; BLOCK],
-                            at: BLOCK,
-                        });
-                        let _ = ready_tx.send(Ok((queue, device)));
-                        sink
+                        let rate = sink.config().sample_rate();
+                        let queue = Arc::new(PlayQueue::new(rate.get()));
+                        sink.mixer().add(QueueSource::new(&queue, rate));
+                        let _ = ready_tx.send(Ok((Arc::clone(&queue), device)));
+                        (sink, queue)
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                // Hold the stream open until the speaker is dropped.
-                let _ = close_rx.recv();
-                drop(sink);
+                let reopen = || {
+                    open_mixer(wanted.as_deref(), &lost).map(|(sink, device)| {
+                        tracing::info!("the output device \"{device}\" works again");
+                        // rodio converts the queue's rate to the new device's.
+                        let rate = NonZero::new(queue.rate()).unwrap_or(NonZero::<u32>::MIN);
+                        sink.mixer().add(QueueSource::new(&queue, rate));
+                        sink
+                    })
+                };
+                keep_open(
+                    sink,
+                    reopen,
+                    &lost,
+                    &close_rx,
+                    Duration::from_millis(200),
+                    RETRY_EVERY,
+                );
             })
             .map_err(|e| PlaybackError::Open {
                 name: name.unwrap_or("default").to_string(),
@@ -80,11 +91,56 @@ impl Speaker {
     }
 }
 
-fn open_mixer(name: Option<&str>) -> Result<(rodio::MixerDeviceSink, String), PlaybackError> {
+/// Holds the open device (`sink`) until `close` says so (or is dropped), looking every
+/// `poll` whether it failed (`lost`); a failed one is dropped and `reopen`ed every
+/// `retry` until it works.
+fn keep_open<S>(
+    mut sink: S,
+    mut reopen: impl FnMut() -> Result<S, PlaybackError>,
+    lost: &AtomicBool,
+    close: &mpsc::Receiver<()>,
+    poll: Duration,
+    retry: Duration,
+) {
+    let closed = |wait: Duration| {
+        !matches!(
+            close.recv_timeout(wait),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        )
+    };
+    loop {
+        if closed(poll) {
+            return;
+        }
+        if !lost.load(Ordering::SeqCst) {
+            continue;
+        }
+        tracing::warn!("the output device stopped; trying it again every few seconds");
+        drop(sink);
+        sink = loop {
+            if closed(retry) {
+                return;
+            }
+            lost.store(false, Ordering::SeqCst);
+            match reopen() {
+                Ok(sink) => break sink,
+                Err(e) => tracing::debug!("the output device is still missing: {e}"),
+            }
+        };
+    }
+}
+
+/// How often a failed output device is tried again.
+const RETRY_EVERY: Duration = crate::capture::reopen::RETRY_EVERY;
+
+fn open_mixer(
+    name: Option<&str>,
+    lost: &Arc<AtomicBool>,
+) -> Result<(rodio::MixerDeviceSink, String), PlaybackError> {
     let no_device = || PlaybackError::NoDevice {
         name: name.map(str::to_string),
     };
-    let host = cpal::default_host();
+    let host = crate::host::default_host();
     let device = match name {
         None => host.default_output_device().ok_or_else(no_device)?,
         Some(wanted) => host
@@ -109,7 +165,16 @@ fn open_mixer(name: Option<&str>) -> Result<(rodio::MixerDeviceSink, String), Pl
                 open_failed(&e)
             }
         })?
-        .with_error_callback(|e| tracing::warn!("the output device failed: {e}"))
+        .with_error_callback({
+            let lost = Arc::clone(lost);
+            move |e: cpal::Error| {
+                if crate::capture::stops_the_stream(e.kind()) {
+                    lost.store(true, Ordering::SeqCst);
+                } else {
+                    tracing::debug!("the output device glitched: {e}");
+                }
+            }
+        })
         .open_stream()
         .map_err(|e| open_failed(&e))?;
     Ok((sink, device_name))
@@ -117,7 +182,7 @@ fn open_mixer(name: Option<&str>) -> Result<(rodio::MixerDeviceSink, String), Pl
 
 /// Output device names, default first.
 pub(crate) fn device_names() -> Vec<String> {
-    let host = cpal::default_host();
+    let host = crate::host::default_host();
     let default = host.default_output_device().map(|d| d.to_string());
     let mut names: Vec<String> = host
         .output_devices()
@@ -133,6 +198,17 @@ struct QueueSource {
     rate: NonZero<u32>,
     block: Vec<f32>,
     at: usize,
+}
+
+impl QueueSource {
+    fn new(queue: &Arc<PlayQueue>, rate: NonZero<u32>) -> QueueSource {
+        QueueSource {
+            queue: Arc::clone(queue),
+            rate,
+            block: vec![0.0; BLOCK],
+            at: BLOCK,
+        }
+    }
 }
 
 impl Iterator for QueueSource {
@@ -164,5 +240,75 @@ impl Source for QueueSource {
 
     fn total_duration(&self) -> Option<Duration> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// An open device that counts its closing.
+    struct Device(Arc<AtomicUsize>);
+
+    impl Drop for Device {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_failed_output_is_closed_and_opened_again_until_it_works() {
+        let closed = Arc::new(AtomicUsize::new(0));
+        let lost = Arc::new(AtomicBool::new(false));
+        let opens = Arc::new(AtomicUsize::new(0));
+        let (close_tx, close_rx) = mpsc::channel();
+        let thread = {
+            let (closed, lost, opens) =
+                (Arc::clone(&closed), Arc::clone(&lost), Arc::clone(&opens));
+            std::thread::spawn(move || {
+                let reopen = || {
+                    // Missing twice, then back.
+                    let n = opens.fetch_add(1, Ordering::SeqCst);
+                    if n < 2 {
+                        Err(PlaybackError::NoDevice { name: None })
+                    } else {
+                        Ok(Device(Arc::clone(&closed)))
+                    }
+                };
+                let first = Device(Arc::clone(&closed));
+                keep_open(
+                    first,
+                    reopen,
+                    &lost,
+                    &close_rx,
+                    Duration::from_millis(5),
+                    Duration::from_millis(10),
+                );
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            opens.load(Ordering::SeqCst),
+            0,
+            "a working device is left alone"
+        );
+        lost.store(true, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while opens.load(Ordering::SeqCst) < 3 {
+            assert!(std::time::Instant::now() < deadline, "not reopened");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            closed.load(Ordering::SeqCst),
+            1,
+            "the failed device was closed first"
+        );
+        assert!(!lost.load(Ordering::SeqCst));
+        drop(close_tx);
+        thread
+            .join()
+            .expect("the device thread ends when the speaker goes");
+        assert_eq!(closed.load(Ordering::SeqCst), 2);
     }
 }

@@ -1370,7 +1370,10 @@ async fn typed_questions_are_trimmed_cut_to_the_limit_and_the_context_fits() {
     // Nothing typed: nothing asked.
     rig.send(Command::SendText("   \n ".into()));
     // A pasted wall of text: cut, and the user told.
-    rig.send(Command::SendText(format!("  {}", "tell me more ".repeat(2_000))));
+    rig.send(Command::SendText(format!(
+        "  {}",
+        "tell me more ".repeat(2_000)
+    )));
     rig.wait_spoken(2).await;
     let (events, outcome, _) = rig.until_finished().await;
     assert_eq!(outcome, TurnOutcome::Answered);
@@ -1405,4 +1408,80 @@ async fn typed_questions_are_trimmed_cut_to_the_limit_and_the_context_fits() {
     let last = &requests[3].messages;
     assert_eq!(last.len(), 1 + 2 * 2 + 1, "{last:?}");
     assert!(last.iter().all(|m| !m.content.starts_with("tell me more")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_utterance_cut_at_the_limit_is_answered_and_the_user_told() {
+    let mut rig = start(Parts::default());
+    rig.send(Command::StartListening);
+    rig.heard.send(Heard::LimitReached(60_000)).expect("ears");
+    rig.say(QUESTION);
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), [QUESTION]);
+    let told = events.iter().find_map(|e| match e {
+        Event::ErrorOccurred {
+            kind: ErrorKind::Limit,
+            message,
+            ..
+        } => Some(message.clone()),
+        _ => None,
+    });
+    assert!(
+        told.as_deref().is_some_and(|m| m.contains("60 s")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn listening_opened_by_the_interrupt_button_closes_if_nothing_is_said() {
+    let mut rig = start(Parts {
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    rig.until_state(Speaking).await;
+    let _ = rig.controls();
+    rig.send(Command::Interrupt);
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted);
+    rig.settle().await;
+    assert_eq!(rig.controls(), [EarsControl::Press]);
+    // No key comes up and no word is said: the ears are told to close if still silent.
+    tokio::time::sleep(INTERRUPT_LISTEN_LIMIT - Duration::from_millis(100)).await;
+    rig.settle().await;
+    assert!(rig.controls().is_empty(), "not before the limit");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rig.settle().await;
+    assert_eq!(rig.controls(), [EarsControl::ReleaseIfSilent]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_while_the_final_is_decoded_abandons_it_and_the_next_question_is_answered() {
+    let (stt, gate) = FakeStt::gated();
+    let mut rig = start(Parts {
+        stt,
+        ..Parts::default()
+    });
+    rig.ask(QUESTION);
+    rig.until_state(AssistantState::AnalyzingSpeech).await;
+    rig.send(Command::Interrupt);
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted);
+    // The decode still waiting at the gate is abandoned, not left to finish.
+    let freed = std::time::Instant::now();
+    while rig.stt.cancelled() == 0 {
+        assert!(
+            freed.elapsed() < std::time::Duration::from_secs(2),
+            "the final was not abandoned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    gate.open();
+    rig.send(Command::StopListening);
+    rig.ask("what time is it");
+    rig.wait_spoken(1).await;
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(finals(&events), ["what time is it"]);
 }
