@@ -177,14 +177,22 @@ async fn rig(store: &ModelStore, mode: ListenMode, out: &Path) -> anyhow::Result
     let (blocks_tx, blocks) = std_mpsc::sync_channel(256);
     sotto_audio::spawn_virtual_microphone(clips, blocks_tx)?;
     let history = tempfile::tempdir()?;
-    let opened = Store::open(&history.path().join("history"))?;
+    // `SOTTO_SOAK_HISTORY=off` leaves the history store out, to tell its memory from the
+    // rest of the assistant's.
+    let remember = std::env::var("SOTTO_SOAK_HISTORY").map_or(true, |v| v != "off");
     let settings = Settings {
         mode,
         max_tokens: 40,
         ..Settings::default()
     };
+    let memory = if remember {
+        let opened = Store::open(&history.path().join("history"))?;
+        Some(Memory::new(Arc::new(opened.store), None))
+    } else {
+        None
+    };
     let launch = Launch {
-        memory: Some(Memory::new(Arc::new(opened.store), None)),
+        memory,
         ..Launch::new(player, blocks)
     };
     let started = assemble::start(store, &settings, launch).await?;

@@ -4,6 +4,7 @@
 //!
 //! The questions are spoken by a Kokoro voice other than the assistant's and fed at
 //! real-time pace as a microphone would; the answers play into a real-time WAV sink.
+//! `SOTTO_BENCH_LLM=<model id>` runs it on another local model than the default.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,11 +124,14 @@ async fn session(
     // The questions play once the engines are loaded.
     let (input, blocks) = sotto_audio::deferred_input();
     // The user's defaults, with repeatable, short answers.
+    let defaults = Settings::default();
     let settings = Settings {
         mode,
         temperature: 0.0,
         max_tokens: 48,
-        ..Settings::default()
+        // Another local model, to compare it with the default in the same run.
+        llm_model: std::env::var("SOTTO_BENCH_LLM").unwrap_or_else(|_| defaults.llm_model.clone()),
+        ..defaults
     };
     let launch = Launch {
         intents,
