@@ -67,6 +67,8 @@ class FakeSource implements AssistantSource {
     voice: "piper-en_US-joe-medium",
     speed: 1,
     vad_sensitivity: 0.5,
+    echo_cancellation: true,
+    voice_barge_in: true,
     persona: "You are a helpful assistant.",
     temperature: 0.2,
     top_p: 0.95,

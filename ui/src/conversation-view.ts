@@ -1,7 +1,15 @@
 // Draws the session: the state (orb, label, hint), the turns (what the user said, the
 // answer as it streams) and which buttons make sense now.
 import { STATES } from "./bindings/states";
-import { answererName, answering, stateHint, stateLabel, type Session, type TurnView } from "./session";
+import {
+  answererName,
+  answering,
+  pausedHint,
+  stateHint,
+  stateLabel,
+  type Session,
+  type TurnView,
+} from "./session";
 
 /** The elements the view draws into. */
 export interface ConversationElements {
@@ -120,7 +128,7 @@ export function renderConversation(session: Session, el: ConversationElements): 
     el.orb.setAttribute("aria-label", `Assistant state: ${label.toLowerCase()}`);
     el.label.textContent = label;
     el.label.dataset.state = session.state;
-    el.hint.textContent = stateHint[session.state];
+    el.hint.textContent = session.voicePaused ? pausedHint : stateHint[session.state];
     const listening = session.state === "LISTENING";
     el.talk.textContent = listening ? "Done" : "Talk";
     el.talk.dataset.listening = String(listening);

@@ -91,6 +91,17 @@ describe("session", () => {
     expect(answering("IDLE")).toBe(false);
   });
 
+  it("knows while the voice is paused for someone talking over it", () => {
+    const speaking = run([{ type: "state_changed", state: "SPEAKING", turn_id: 3, at_ms: 5 }]);
+    const paused = apply(speaking, { type: "voice_paused", turn_id: 3, paused: true });
+    expect(paused.voicePaused).toBe(true);
+    expect(paused.state).toBe("SPEAKING");
+    // An "mm-hm": it plays on.
+    expect(apply(paused, { type: "voice_paused", turn_id: 3, paused: false }).voicePaused).toBe(false);
+    // Speech that lasted: the turn moves on, and the pause with it.
+    expect(apply(paused, { type: "state_changed", state: "LISTENING", turn_id: 4, at_ms: 9 }).voicePaused).toBe(false);
+  });
+
   it("takes each state's label from Rust and adds its own hint", () => {
     expect(stateLabel("ANALYZING_SPEECH")).toBe("Analyzing speech");
     for (const state of Object.keys(STATES) as (keyof typeof STATES)[]) {

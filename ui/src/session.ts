@@ -32,9 +32,11 @@ export interface Session {
   turns: TurnView[];
   /** The last turn that finished with timings, for the latency chart. */
   lastTimings: Timings | null;
+  /** The answer's voice is paused: someone may be talking over it (voice barge-in). */
+  voicePaused: boolean;
 }
 
-export const initialSession: Session = { state: "IDLE", turns: [], lastTimings: null };
+export const initialSession: Session = { state: "IDLE", turns: [], lastTimings: null, voicePaused: false };
 
 function blankTurn(id: number): TurnView {
   return {
@@ -64,7 +66,9 @@ function withTurn(session: Session, id: number, change: (t: TurnView) => TurnVie
 export function apply(session: Session, event: Event): Session {
   switch (event.type) {
     case "state_changed":
-      return { ...session, state: event.state };
+      return { ...session, state: event.state, voicePaused: false };
+    case "voice_paused":
+      return { ...session, voicePaused: event.paused };
     case "transcript_partial":
       return withTurn(session, event.turn_id, (t) =>
         t.partial ? { ...t, userText: event.text } : t,
@@ -107,6 +111,9 @@ export const stateHint: Record<AssistantState, string> = {
   GENERATING_SPEECH: "Finding the voice…",
   SPEAKING: "Press Interrupt (or talk) to cut in.",
 };
+
+/** The hint while the voice is paused for someone talking over it. */
+export const pausedHint = "Paused: go on, I'm listening.";
 
 /** The state in words, as Rust names it (the window, the overlay and the tray agree). */
 export function stateLabel(state: AssistantState): string {

@@ -38,6 +38,8 @@ export const FIELDS: Field[] = [
   { key: "microphone", label: "Microphone", kind: "select", choices: (c) => devices(c.microphones) },
   { key: "speaker", label: "Output", kind: "select", choices: (c) => devices(c.speakers) },
   { key: "vad_sensitivity", label: "Hands-free sensitivity (0 to 1)", kind: "number", min: 0, max: 1, step: 0.05 },
+  { key: "echo_cancellation", label: "Echo cancellation (for speakers: Sotto does not hear itself)", kind: "checkbox" },
+  { key: "voice_barge_in", label: "Hands-free: talking over an answer interrupts it", kind: "checkbox" },
   { key: "voice", label: "Voice", kind: "text" },
   { key: "speed", label: "Speaking rate", kind: "number", min: 0.5, max: 2, step: 0.05 },
   { key: "stt_model", label: "Speech model", kind: "select", choices: (c) => same(c.stt_models) },

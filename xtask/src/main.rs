@@ -23,7 +23,11 @@ commands:
   run [--headless [FILE.wav]]  install what is missing, then start Sotto
   test                         install what is missing, then run every check and test
   bench [STAGE]                install what is missing, then measure (release build);
-                               STAGE: vad, stt, llm, tts, voice or all (the default)
+                               STAGE: vad, stt, stream, llm, answers, tts, voice or all
+                               (the default)
+  bench echo [--user-speech DIR] [--json FILE] [--trials N]
+                               echo cancellation in a simulated room: ERLE, the assistant's
+                               own voice never taken for the user, voice barge-in
   bench app [--questions DIR] [--json FILE]
                                the release app in its window, spoken questions
                                through the global hotkey, against the same headless

@@ -200,6 +200,22 @@ impl Endpointer {
         Ok(events)
     }
 
+    /// Drops the utterance under way (nothing is reported for it) and starts over as in
+    /// silence: speech that goes on must open a new one. The stream position and the
+    /// detector's state go on.
+    pub fn reset(&mut self) {
+        if let State::Speaking { .. } = self.state {
+            self.state = State::Silent { speech_run: 0 };
+            self.previous = None;
+            let keep = ms_to_samples(self.config.pre_roll_ms);
+            if self.kept.len() > keep {
+                let drop = self.kept.len() - keep;
+                self.kept.drain(..drop);
+                self.kept_from += drop;
+            }
+        }
+    }
+
     /// The stream ended: closes an open utterance.
     pub fn finish(&mut self) -> Option<SpeechEvent> {
         match self.state {

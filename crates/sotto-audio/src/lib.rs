@@ -2,11 +2,13 @@
 //! any input into the 16 kHz mono stream speech recognition wants, a level meter, finding
 //! where speech starts and ends (voice activity detection plus an endpointer with
 //! pre-roll and hangover, and an end-of-turn model that tells a pause from the end), and
-//! listening sessions in push-to-talk or hands-free mode.
+//! listening sessions in push-to-talk or hands-free mode; echo cancellation of what the
+//! assistant plays, and a simulated room to test it in.
 
 pub mod analysis;
 pub mod buffer;
 pub mod capture;
+pub mod echo;
 pub mod endpoint;
 pub mod host;
 pub mod level;
@@ -14,6 +16,7 @@ pub mod listen;
 pub mod mel;
 pub mod playback;
 pub mod resample;
+pub mod room;
 pub mod silero;
 pub mod smart_turn;
 pub mod source;
@@ -23,6 +26,7 @@ pub mod wav;
 
 pub use buffer::AudioBuffer;
 pub use capture::{Capture, CaptureError, CaptureEvent};
+pub use echo::{EchoCanceller, EchoReference, EchoStats};
 pub use endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
 pub use level::{Level, LevelMeter};
 pub use listen::{ListenEvent, ListenMode, Listener, ListenerConfig};
@@ -62,6 +66,9 @@ pub enum AudioError {
     /// Resampling failed.
     #[error("resampling failed: {0}")]
     Resample(String),
+    /// The echo canceller refused the audio.
+    #[error("echo cancellation failed: {0}")]
+    Echo(String),
     /// The voice activity detector failed.
     #[error("voice activity detection failed: {0}")]
     Detector(String),

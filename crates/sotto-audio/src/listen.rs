@@ -13,6 +13,7 @@
 use serde::Serialize;
 
 use crate::capture::CaptureEvent;
+use crate::echo::{EchoCanceller, EchoStats};
 use crate::endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
 use crate::level::{Level, LevelMeter};
 use crate::resample::StreamResampler;
@@ -126,6 +127,14 @@ pub enum ListenEvent {
         /// When.
         at_ms: u64,
     },
+    /// Hands-free: the detector has heard speech for the endpointer's `start_ms` (90 ms)
+    /// that is not an utterance yet: someone may be starting to talk. An
+    /// [`ListenEvent::UtteranceStarted`] follows if it lasts, a [`ListenEvent::NoSpeech`]
+    /// if it stops short. (Voice barge-in holds the answer's voice on it.)
+    SpeechOnset {
+        /// When it was noticed.
+        at_ms: u64,
+    },
     /// More audio of the open utterance, in order from its first sample (pre-roll
     /// included): what partial transcripts are made from.
     UtteranceAudio {
@@ -206,6 +215,8 @@ pub struct Listener {
     endpointer: Endpointer,
     meter: LevelMeter,
     resampler: Option<(u32, StreamResampler)>,
+    /// Takes what the assistant plays out of the source's audio, when set.
+    echo: Option<EchoCanceller>,
     /// The last few seconds of audio, for pre-roll.
     recent: Vec<f32>,
     /// Stream position (samples) of `recent[0]`.
@@ -252,6 +263,7 @@ impl Listener {
             config,
             endpointer,
             resampler: None,
+            echo: None,
             recent: Vec::new(),
             recent_from: 0,
             position: 0,
@@ -262,6 +274,18 @@ impl Listener {
             paused: false,
             lost: false,
         }
+    }
+
+    /// The same listener, hearing the source through `canceller`: what the player it
+    /// copies plays is taken out before anything else hears the audio.
+    pub fn with_echo_canceller(mut self, canceller: EchoCanceller) -> Listener {
+        self.echo = Some(canceller);
+        self
+    }
+
+    /// What the echo canceller measured; `None` without one.
+    pub fn echo_stats(&self) -> Option<EchoStats> {
+        self.echo.as_ref().map(EchoCanceller::stats)
     }
 
     /// The mode.
@@ -308,7 +332,13 @@ impl Listener {
             return Ok(Vec::new());
         };
         let speech_rate = resampler.push(&mono)?;
-        self.push(&speech_rate)
+        match self.echo.as_mut() {
+            Some(canceller) => {
+                let clean = canceller.process(&speech_rate)?;
+                self.push(&clean)
+            }
+            None => self.push(&speech_rate),
+        }
     }
 
     /// Takes 16 kHz mono samples.
@@ -324,6 +354,7 @@ impl Listener {
             .collect();
         self.remember(block);
         let was_open = self.open;
+        let was_in_speech = self.endpointer.in_speech();
         let speech = self.endpointer.push(block)?;
         match self.config.mode {
             ListenMode::HandsFree => {
@@ -334,6 +365,11 @@ impl Listener {
                 }
                 for event in speech {
                     self.hands_free(event, &mut events);
+                }
+                if !was_in_speech && self.endpointer.in_speech() && !self.open {
+                    events.push(ListenEvent::SpeechOnset {
+                        at_ms: ms(self.position),
+                    });
                 }
             }
             ListenMode::PushToTalk | ListenMode::Toggle => {
@@ -492,6 +528,9 @@ impl Listener {
 
     /// Drops an open utterance without a result (the user cancelled).
     pub fn cancel(&mut self) {
+        // The endpointer forgets the speech it was in: its end must not close into an
+        // utterance after all (the echo guard cancels the assistant's own voice).
+        self.endpointer.reset();
         self.ptt = PushToTalk::Idle;
         self.utterance.clear();
         self.open = false;
@@ -826,13 +865,108 @@ mod tests {
     }
 
     #[test]
+    fn hands_free_reports_a_possible_onset_before_the_utterance_opens() {
+        let mut l = listener(ListenMode::HandsFree);
+        feed(&mut l, 500, 0.0);
+        // 100 ms of speech: heard (the endpointer's start_ms), not an utterance yet.
+        let events = feed(&mut l, 100, 0.9);
+        assert!(
+            matches!(events[..], [ListenEvent::SpeechOnset { at_ms }] if (580..=600).contains(&at_ms)),
+            "{:?}",
+            kinds(&events)
+        );
+        // It goes on: the utterance opens, no second onset.
+        let events = feed(&mut l, 300, 0.9);
+        assert_eq!(
+            kinds(&events)[0],
+            "UtteranceStarted",
+            "{:?}",
+            kinds(&events)
+        );
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, ListenEvent::SpeechOnset { .. })));
+        feed(&mut l, 1_000, 0.0);
+        // A short burst: onset, then no speech.
+        let mut events = feed(&mut l, 120, 0.9);
+        events.extend(feed(&mut l, 1_000, 0.0));
+        assert_eq!(kinds(&events), ["SpeechOnset", "NoSpeech"]);
+        // Push-to-talk has no use for it.
+        let mut l = listener(ListenMode::PushToTalk);
+        feed(&mut l, 500, 0.0);
+        assert!(feed(&mut l, 300, 0.9).is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_hands_free_utterance_never_comes_out_when_its_speech_ends() {
+        // The echo guard cancels the assistant's own voice as it is heard: the end of
+        // that voice must not close into an utterance (and start a turn on it).
+        let mut l = listener(ListenMode::HandsFree);
+        feed(&mut l, 500, 0.0);
+        let events = feed(&mut l, 600, 0.9);
+        assert!(events.contains(&ListenEvent::UtteranceStarted { at_ms: 500 }));
+        l.cancel();
+        let mut events = feed(&mut l, 100, 0.9);
+        events.extend(feed(&mut l, 1_000, 0.0));
+        assert!(
+            !events.iter().any(|e| matches!(
+                e,
+                ListenEvent::Utterance { .. }
+                    | ListenEvent::UtteranceAudio { .. }
+                    | ListenEvent::UtteranceStarted { .. }
+            )),
+            "{:?}",
+            kinds(&events)
+        );
+        assert!(!l.in_utterance());
+
+        // Speech that goes on long after the cancel opens a new utterance, announced
+        // again so that whoever cancelled the first can judge it.
+        feed(&mut l, 600, 0.9);
+        l.cancel();
+        let events = feed(&mut l, 600, 0.9);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, ListenEvent::UtteranceStarted { .. }))
+                .count(),
+            1,
+            "{:?}",
+            kinds(&events)
+        );
+        let events = feed(&mut l, 1_000, 0.0);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ListenEvent::Utterance { .. })),
+            "{:?}",
+            kinds(&events)
+        );
+    }
+
+    /// The events' names, without their audio.
+    fn kinds(events: &[ListenEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| {
+                format!("{e:?}")
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
     fn hands_free_forwards_the_utterance_from_its_pre_roll_and_closes_it() {
         let mut l = listener(ListenMode::HandsFree);
         let mut events = feed(&mut l, 1_000, 0.0);
         assert!(l.press().is_empty(), "keys do nothing hands-free");
         events.extend(feed(&mut l, 800, 1.0));
         events.extend(feed(&mut l, 1_000, 0.0));
-        assert_eq!(events[0], ListenEvent::UtteranceStarted { at_ms: 1_000 });
+        // (Speech heard 90 ms in was announced as a possible onset first.)
+        assert!(matches!(events[0], ListenEvent::SpeechOnset { .. }));
+        assert_eq!(events[1], ListenEvent::UtteranceStarted { at_ms: 1_000 });
         let Some(ListenEvent::Utterance {
             start_ms,
             end_ms,
@@ -981,8 +1115,16 @@ mod tests {
         assert!(feed(&mut l, 1500, 0.0).is_empty());
         let events = feed(&mut l, 500, 1.0);
         assert!(
-            matches!(events.first(), Some(ListenEvent::UtteranceStarted { .. })),
-            "{events:?}"
+            matches!(
+                events[..],
+                [
+                    ListenEvent::SpeechOnset { .. },
+                    ListenEvent::UtteranceStarted { .. },
+                    ..
+                ]
+            ),
+            "{:?}",
+            kinds(&events)
         );
         let events = feed(&mut l, 1500, 0.0);
         assert!(

@@ -4,6 +4,7 @@
 //! These are benchmarks, not tests: they report numbers and never fail on a slow machine.
 
 mod answers;
+mod echo;
 mod grade;
 mod llm;
 mod soak;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or_default();
     let result = match which.as_str() {
         "answers" => answers::run(rest),
+        "echo" => echo::run(rest),
         "stt" => stt::run(),
         "stream" => stream::run(),
         "vad" => vad::run(),
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
             .and_then(|()| tts::run())
             .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, tts, voice, soak, all)"
+            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, echo, tts, voice, soak, all)"
         )),
     };
     match result {

@@ -7,8 +7,8 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
 use sotto_audio::{
-    CaptureEvent, Endpointer, EndpointerConfig, ListenMode, Listener, ListenerConfig, Player,
-    SmartTurn, VadKind,
+    CaptureEvent, EchoCanceller, Endpointer, EndpointerConfig, ListenMode, Listener,
+    ListenerConfig, Player, SmartTurn, VadKind,
 };
 use sotto_llm::http::OfflineSwitch;
 use sotto_llm::keys::KeyStore;
@@ -50,6 +50,9 @@ pub struct EngineChoice {
     /// Hands-free: ask the end-of-turn model whether a pause ends the turn (when it is
     /// installed); otherwise a fixed silence does.
     pub turn_model: bool,
+    /// Take what the player plays out of what the microphone hears
+    /// ([`sotto_audio::EchoCanceller`]).
+    pub echo_cancellation: bool,
     /// A cloud provider to answer (`None`: the local model alone).
     pub cloud: Option<CloudChoice>,
 }
@@ -88,6 +91,7 @@ impl Default for EngineChoice {
             speed: 1.0,
             vad_threshold: EndpointerConfig::default().threshold,
             turn_model: true,
+            echo_cancellation: true,
             cloud: None,
         }
     }
@@ -108,6 +112,7 @@ impl EngineChoice {
             intents,
             speed: settings.speed,
             vad_threshold: settings.vad_threshold(),
+            echo_cancellation: settings.echo_cancellation,
             cloud: CloudChoice::from_settings(settings, keys),
             ..EngineChoice::default()
         }
@@ -273,13 +278,20 @@ async fn assemble(
             Err(e) => tracing::warn!("the end-of-turn model is off: {e}"),
         }
     }
-    let listener = Listener::new(
+    let mut listener = Listener::new(
         ListenerConfig {
             mode,
             ..ListenerConfig::default()
         },
         endpointer,
     );
+    if choice.echo_cancellation {
+        match EchoCanceller::new(player.echo_reference()) {
+            Ok(canceller) => listener = listener.with_echo_canceller(canceller),
+            // Listening still works; the assistant may hear itself on open speakers.
+            Err(e) => tracing::warn!("echo cancellation is off: {e}"),
+        }
+    }
     let local: Arc<dyn Llm> = Arc::new(llm);
     let llm = match &choice.cloud {
         Some(cloud) => with_cloud(local, cloud).await?,

@@ -25,6 +25,9 @@ pub enum EarsControl {
 /// What the ears heard.
 #[derive(Debug)]
 pub enum Heard {
+    /// Hands-free: speech may be starting (heard for 90 ms, not yet an utterance);
+    /// [`Heard::Started`] or [`Heard::NoSpeech`] follows.
+    Onset,
     /// An utterance opened (speech onset, or a key press).
     Started,
     /// More audio of the open utterance (16 kHz mono).
@@ -104,6 +107,7 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
     for event in events {
         let heard = match event {
             ListenEvent::Level(_) => continue,
+            ListenEvent::SpeechOnset { .. } => Heard::Onset,
             ListenEvent::UtteranceStarted { .. } => Heard::Started,
             ListenEvent::UtteranceAudio { samples } => Heard::Audio(samples),
             ListenEvent::Paused { .. } => Heard::Paused,

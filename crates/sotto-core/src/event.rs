@@ -239,6 +239,16 @@ pub enum Event {
         /// For a person.
         message: String,
     },
+    /// Voice barge-in: the answer's voice paused because someone may be talking over it
+    /// (`paused`), or plays on because it was only a short sound (`!paused`). Speech that
+    /// goes on interrupts the turn ([`Event::TurnFinished`], interrupted).
+    VoicePaused {
+        /// The turn.
+        #[ts(type = "number")]
+        turn_id: u64,
+        /// Paused (true) or playing on (false).
+        paused: bool,
+    },
     /// A failure reported by [`Event::ErrorOccurred`] went away by itself (a microphone
     /// plugged back in): its messages can go.
     Recovered {

@@ -453,6 +453,8 @@ pub struct FakePlayer {
     instant: bool,
     drained: OnceLock<Arc<Notify>>,
     stops: AtomicUsize,
+    pauses: AtomicUsize,
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl FakePlayer {
@@ -466,6 +468,8 @@ impl FakePlayer {
             instant: false,
             drained: OnceLock::new(),
             stops: AtomicUsize::new(0),
+            pauses: AtomicUsize::new(0),
+            paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -488,6 +492,9 @@ impl FakePlayer {
     }
 
     fn advance(&self, samples: u64) {
+        if self.is_paused() {
+            return;
+        }
         let mut clock = lock(&self.clock);
         let step = samples.min(clock.queued);
         clock.queued -= step;
@@ -504,6 +511,16 @@ impl FakePlayer {
     /// How many times the output was stopped.
     pub fn stops(&self) -> usize {
         self.stops.load(Ordering::SeqCst)
+    }
+
+    /// How many times the output was paused.
+    pub fn pauses(&self) -> usize {
+        self.pauses.load(Ordering::SeqCst)
+    }
+
+    /// True while paused (nothing plays).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 }
 
@@ -527,7 +544,21 @@ impl AudioOut for FakePlayer {
 
     fn stop(&self) {
         self.stops.fetch_add(1, Ordering::SeqCst);
+        self.paused.store(false, Ordering::SeqCst);
         lock(&self.clock).queued = 0;
+    }
+
+    fn pause(&self) {
+        if !self.paused.swap(true, Ordering::SeqCst) {
+            self.pauses.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+        if self.instant {
+            self.play_all();
+        }
     }
 
     fn played_samples(&self) -> u64 {

@@ -47,9 +47,11 @@ pub struct TurnSettings {
     pub split: SplitConfig,
     /// Partial transcripts every this much new audio (0: none).
     pub partial_interval_ms: u32,
-    /// Hands-free: let speech heard while the assistant speaks interrupt it. Off unless
-    /// the user wears headphones: with no echo canceller, the assistant would hear its
-    /// own voice and interrupt itself.
+    /// Hands-free: let speech heard while the assistant speaks interrupt it (speech
+    /// that lasted the endpointer's `min_speech_ms`, 250 ms: an "mm-hm" does not). Only
+    /// with the echo canceller on ([`crate::settings::Settings::turn_settings`] sees to
+    /// it): without it, the assistant would hear its own voice and interrupt itself, and
+    /// speech while it speaks is taken for that echo.
     pub barge_in_while_speaking: bool,
     /// Earlier turns sent with each question.
     pub history_turns: usize,
@@ -110,6 +112,11 @@ pub enum Command {
     /// Stop everything.
     Shutdown,
 }
+
+/// Voice barge-in: how long the voice stays paused on a possible start of speech over it
+/// (heard for 90 ms) before playing on, when the speech did not last long enough (250 ms)
+/// to interrupt. An "mm-hm" costs the answer this much silence, not the answer.
+const HOLD_FOR_SPEECH: Duration = Duration::from_millis(300);
 
 /// How long after the last sound the speaker may still be heard by the microphone.
 const ECHO_TAIL: Duration = Duration::from_millis(300);
@@ -250,6 +257,9 @@ pub(crate) struct Orchestrator {
     silent_close_at: Option<tokio::time::Instant>,
     /// When the player last had sound to play (for the echo guard).
     last_sound: Option<tokio::time::Instant>,
+    /// Voice barge-in: the voice is paused on speech that may be the user taking the
+    /// turn; when it plays on if that speech does not last.
+    resume_at: Option<tokio::time::Instant>,
     /// Hands-free: the audio of the utterance being transcribed, kept in case its
     /// transcript sounds broken off.
     utterance_audio: Option<Vec<f32>>,
@@ -305,6 +315,7 @@ impl Orchestrator {
             progress_at: tokio::time::Instant::now(),
             played_seen: 0,
             silent_close_at: None,
+            resume_at: None,
             last_sound: None,
             utterance_audio: None,
             held: None,
@@ -459,6 +470,7 @@ impl Orchestrator {
             let hold_until = self.held.as_ref().filter(|h| !h.resumed).map(|h| h.until);
             let stall_at = self.stall_deadline();
             let close_at = self.silent_close_at;
+            let resume_at = self.resume_at;
             tokio::select! {
                 biased;
                 Some(spoken) = inputs.spoken.recv() => self.on_spoken(spoken),
@@ -474,6 +486,7 @@ impl Orchestrator {
                 // continues the sentence.
                 () = sleep_until(hold_until) => self.release_held(),
                 () = sleep_until(stall_at) => self.on_stall(),
+                () = sleep_until(resume_at) => self.play_on(),
                 () = sleep_until(close_at) => {
                     self.silent_close_at = None;
                     let _ = self.stages.ears.send(EarsControl::ReleaseIfSilent);
@@ -656,6 +669,29 @@ impl Orchestrator {
                     self.utterance_audio = Some(audio.clone());
                 }
                 self.stages.stt.send(SttJob::Final(id, audio));
+            }
+            Heard::NoSpeech if self.answering() => {
+                // A click, an "mm-hm", or a syllable of the assistant's own voice,
+                // during the answer: it goes on (listening is not opened over it).
+                self.stages.stt.send(SttJob::Reset);
+                self.play_on();
+            }
+            Heard::Onset => {
+                if self.answering()
+                    && self.settings.barge_in_while_speaking
+                    && self.state == AssistantState::Speaking
+                    && self.resume_at.is_none()
+                {
+                    // Someone may be taking the turn: the voice holds (the queue is kept)
+                    // until the speech lasts and interrupts, or proves short.
+                    self.player.pause();
+                    self.resume_at = Some(tokio::time::Instant::now() + HOLD_FOR_SPEECH);
+                    let turn_id = self.turn.as_ref().map_or(0, |t| t.id);
+                    self.emit(Event::VoicePaused {
+                        turn_id,
+                        paused: true,
+                    });
+                }
             }
             Heard::NoSpeech => {
                 self.stages.stt.send(SttJob::Reset);
@@ -1198,9 +1234,23 @@ impl Orchestrator {
         self.end_turn(outcome, true);
     }
 
+    /// Plays on after a pause for speech that did not last (nothing when not paused).
+    fn play_on(&mut self) {
+        if self.resume_at.take().is_some() {
+            self.player.resume();
+            let turn_id = self.turn.as_ref().map_or(0, |t| t.id);
+            self.emit(Event::VoicePaused {
+                turn_id,
+                paused: false,
+            });
+        }
+    }
+
     /// Ends the current turn: history, `turn_finished`, and (if `rest`) the resting state.
     fn end_turn(&mut self, outcome: TurnOutcome, rest: bool) {
         self.held = None;
+        // Stopped with the turn (the player's stop drops the paused audio).
+        self.resume_at = None;
         self.utterance_audio = None;
         self.stale_finals = 0;
         let Some(turn) = self.turn.take() else { return };

@@ -21,6 +21,13 @@ pub trait AudioOut: Send + Sync {
     /// Silences the output now and drops everything queued.
     fn stop(&self);
 
+    /// Holds the output (silence) keeping what is queued, until [`AudioOut::resume`] or
+    /// [`AudioOut::stop`].
+    fn pause(&self);
+
+    /// Plays on from where [`AudioOut::pause`] held it.
+    fn resume(&self);
+
     /// Samples played since the output was made.
     fn played_samples(&self) -> u64;
 
@@ -47,6 +54,14 @@ impl AudioOut for Player {
 
     fn stop(&self) {
         Player::stop(self);
+    }
+
+    fn pause(&self) {
+        Player::pause(self);
+    }
+
+    fn resume(&self) {
+        Player::resume(self);
     }
 
     fn played_samples(&self) -> u64 {

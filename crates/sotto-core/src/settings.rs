@@ -26,6 +26,13 @@ pub struct Settings {
     /// Hands-free: how readily sound counts as speech, 0 to 1 (higher hears quieter
     /// speech, and more noise).
     pub vad_sensitivity: f32,
+    /// Take the assistant's own voice out of what the microphone hears (for open
+    /// speakers; costs a little CPU, nothing with headphones).
+    pub echo_cancellation: bool,
+    /// Hands-free, with echo cancellation on: speaking over an answer for a quarter of a
+    /// second interrupts it (shorter sounds, an "mm-hm", do not). The hotkey and the
+    /// button always interrupt.
+    pub voice_barge_in: bool,
     /// Speech-to-text model id.
     pub stt_model: String,
     /// Local language model id.
@@ -72,6 +79,8 @@ impl Default for Settings {
             mode: ListenMode::PushToTalk,
             hotkey: "Ctrl+Alt+Space".into(),
             vad_sensitivity: 0.5,
+            echo_cancellation: true,
+            voice_barge_in: true,
             stt_model: default_model(ModelKind::Stt),
             llm_model: default_model(ModelKind::Llm),
             voice: default_model(ModelKind::Tts),
@@ -283,6 +292,10 @@ impl Settings {
                 ..defaults.sampling
             },
             speed: self.speed,
+            // Without the canceller the assistant would hear itself and stop.
+            barge_in_while_speaking: self.mode.is_hands_free()
+                && self.echo_cancellation
+                && self.voice_barge_in,
             ..defaults
         }
     }
@@ -340,6 +353,31 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["settings.toml"], "no temporary file left");
+    }
+
+    #[test]
+    fn voice_barge_in_is_on_only_hands_free_with_the_echo_canceller() {
+        let hands_free = Settings {
+            mode: ListenMode::HandsFree,
+            ..Settings::default()
+        };
+        assert!(hands_free.turn_settings().barge_in_while_speaking);
+        for off in [
+            Settings {
+                echo_cancellation: false,
+                ..hands_free.clone()
+            },
+            Settings {
+                voice_barge_in: false,
+                ..hands_free.clone()
+            },
+            Settings {
+                mode: ListenMode::PushToTalk,
+                ..hands_free.clone()
+            },
+        ] {
+            assert!(!off.turn_settings().barge_in_while_speaking, "{off:?}");
+        }
     }
 
     #[test]

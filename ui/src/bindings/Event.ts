@@ -79,7 +79,15 @@ kind: ErrorKind,
 /**
  * For a person.
  */
-message: string, } | { "type": "recovered", 
+message: string, } | { "type": "voice_paused", 
+/**
+ * The turn.
+ */
+turn_id: number, 
+/**
+ * Paused (true) or playing on (false).
+ */
+paused: boolean, } | { "type": "recovered", 
 /**
  * What works again.
  */

@@ -27,6 +27,17 @@ hotkey: string,
  */
 vad_sensitivity: number, 
 /**
+ * Take the assistant's own voice out of what the microphone hears (for open
+ * speakers; costs a little CPU, nothing with headphones).
+ */
+echo_cancellation: boolean, 
+/**
+ * Hands-free, with echo cancellation on: speaking over an answer for a quarter of a
+ * second interrupts it (shorter sounds, an "mm-hm", do not). The hotkey and the
+ * button always interrupt.
+ */
+voice_barge_in: boolean, 
+/**
  * Speech-to-text model id.
  */
 stt_model: string, 

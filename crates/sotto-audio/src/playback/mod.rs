@@ -17,6 +17,7 @@ use std::time::Duration;
 use queue::PlayQueue;
 pub use queue::RAMP;
 
+use crate::echo::EchoReference;
 use crate::source::Pace;
 
 /// Why audio could not be played.
@@ -106,6 +107,23 @@ impl Player {
         self.queue.stop();
     }
 
+    /// Holds playback (a few milliseconds' fade, then silence) without dropping what is
+    /// queued: the user may be taking the turn. [`Player::resume`] plays on from there,
+    /// [`Player::stop`] drops it.
+    pub fn pause(&self) {
+        self.queue.pause();
+    }
+
+    /// Plays on after [`Player::pause`] (fading in); nothing when not paused.
+    pub fn resume(&self) {
+        self.queue.resume();
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.queue.is_paused()
+    }
+
     /// Samples (at the output rate) played since the player was made.
     pub fn played_samples(&self) -> u64 {
         self.queue.played()
@@ -126,6 +144,17 @@ impl Player {
     /// listener per player; false if one was set already.
     pub fn on_drained(&self, signal: impl Fn() + Send + Sync + 'static) -> bool {
         self.queue.set_on_drained(Box::new(signal))
+    }
+
+    /// A copy of everything this player hands to its device from now on, silences
+    /// included, as it hands it over: the far end for an [`EchoCanceller`] (or a simulated
+    /// room). Each call makes a new, independent copy.
+    ///
+    /// [`EchoCanceller`]: crate::echo::EchoCanceller
+    pub fn echo_reference(&self) -> EchoReference {
+        let (tx, rx) = std::sync::mpsc::sync_channel(crate::echo::REFERENCE_BLOCKS);
+        self.queue.add_tap(tx);
+        EchoReference::from_channel(rx, self.output_rate())
     }
 
     /// Waits until everything queued has been played; false on timeout.

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,10 @@ struct State {
     last: f32,
     /// Samples of fade still to hand out.
     fade_left: usize,
+    /// Held: silence is handed out and the queue kept, until resumed.
+    paused: bool,
+    /// Samples into the fade-in after a resume (`RAMP`: none under way).
+    fade_in: usize,
 }
 
 /// Audio waiting to be played, at the output rate, and the count of what was played.
@@ -29,6 +34,9 @@ pub(crate) struct PlayQueue {
     idle: Condvar,
     /// Called (from the draining thread) each time real audio ran out.
     on_drained: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Who gets a copy of every block handed out, silence included (the echo
+    /// canceller's far end, a simulated room).
+    taps: Mutex<Vec<SyncSender<Vec<f32>>>>,
 }
 
 impl PlayQueue {
@@ -40,10 +48,13 @@ impl PlayQueue {
                 converter: None,
                 last: 0.0,
                 fade_left: 0,
+                paused: false,
+                fade_in: RAMP,
             }),
             played: AtomicU64::new(0),
             idle: Condvar::new(),
             on_drained: OnceLock::new(),
+            taps: Mutex::new(Vec::new()),
         }
     }
 
@@ -96,10 +107,34 @@ impl PlayQueue {
         Ok(())
     }
 
+    /// Holds playback: a short fade to silence, then silence, keeping what is queued.
+    pub(crate) fn pause(&self) {
+        let mut state = self.lock();
+        if !state.paused {
+            state.paused = true;
+            state.fade_left = RAMP;
+        }
+    }
+
+    /// Plays on from where [`PlayQueue::pause`] held it, fading in.
+    pub(crate) fn resume(&self) {
+        let mut state = self.lock();
+        if state.paused {
+            state.paused = false;
+            state.fade_in = 0;
+        }
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
     pub(crate) fn stop(&self) {
         let mut state = self.lock();
         state.samples.clear();
         state.converter = None;
+        state.paused = false;
+        state.fade_in = RAMP;
         state.fade_left = RAMP;
         drop(state);
         self.idle.notify_all();
@@ -114,10 +149,24 @@ impl PlayQueue {
             if state.fade_left > 0 {
                 state.fade_left -= 1;
                 *slot = state.last * state.fade_left as f32 / RAMP as f32;
+                if state.fade_left == 0 {
+                    // Faded out: a later stop has nothing to fade (no click).
+                    state.last = 0.0;
+                }
+                continue;
+            }
+            if state.paused {
+                *slot = 0.0;
                 continue;
             }
             match state.samples.pop_front() {
                 Some(s) => {
+                    let s = if state.fade_in < RAMP {
+                        state.fade_in += 1;
+                        s * state.fade_in as f32 / RAMP as f32
+                    } else {
+                        s
+                    };
                     *slot = s;
                     state.last = s;
                     real += 1;
@@ -128,9 +177,11 @@ impl PlayQueue {
                 }
             }
         }
-        let empty = state.samples.is_empty();
+        // Held audio is not the end of it.
+        let empty = state.samples.is_empty() && !state.paused;
         drop(state);
         self.played.fetch_add(real as u64, Ordering::Relaxed);
+        self.copy_to_taps(out);
         if empty {
             self.idle.notify_all();
             if real > 0 {
@@ -140,6 +191,31 @@ impl PlayQueue {
             }
         }
         real
+    }
+
+    /// Adds a receiver of every block handed out from now on.
+    pub(crate) fn add_tap(&self, tap: SyncSender<Vec<f32>>) {
+        self.taps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tap);
+    }
+
+    /// Copies `block` to every tap without waiting: a tap that is full misses it (its
+    /// reader fell seconds behind), one whose reader is gone is dropped.
+    fn copy_to_taps(&self, block: &[f32]) {
+        let mut taps = self.taps.lock().unwrap_or_else(|p| p.into_inner());
+        if taps.is_empty() {
+            return;
+        }
+        taps.retain(|tap| match tap.try_send(block.to_vec()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!("a playback tap is full: a block was not copied");
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
     }
 
     /// Sets what is called each time the queue runs out of real audio; false if one was
@@ -176,6 +252,44 @@ impl PlayQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_holds_the_queue_in_silence_and_resume_plays_on_from_there() {
+        let q = PlayQueue::new(16_000);
+        q.push(&[0.5; 1_000], 16_000).expect("push");
+        q.flush().expect("flush");
+        let mut out = vec![0.0; 200];
+        assert_eq!(q.pull(&mut out), 200);
+        q.pause();
+        let mut held = vec![1.0; 500];
+        assert_eq!(q.pull(&mut held), 0, "nothing played while paused");
+        // A fade from the last sample, then silence.
+        assert!(held[0] > 0.0 && held[0] < 0.5);
+        assert!(held[RAMP..].iter().all(|s| *s == 0.0));
+        assert_eq!(q.queued(), 800, "the queue is kept");
+        assert_eq!(q.played(), 200);
+        q.resume();
+        let mut rest = vec![0.0; 800];
+        assert_eq!(q.pull(&mut rest), 800);
+        // Faded in, then the held audio as it was.
+        assert!(rest[0] < 0.5 && rest[RAMP] == 0.5);
+        assert_eq!(q.played(), 1_000);
+        // A stop drops paused audio and leaves the queue playable.
+        q.push(&[0.25; 100], 16_000).expect("push");
+        q.flush().expect("flush");
+        let mut out = vec![0.0; 50];
+        q.pull(&mut out);
+        q.pause();
+        let mut held = vec![0.0; 200];
+        q.pull(&mut held);
+        q.stop();
+        assert_eq!(q.queued(), 0);
+        assert!(!q.is_paused());
+        // Stopped while paused: already silent, so no second fade (no click).
+        let mut after = vec![1.0; 100];
+        q.pull(&mut after);
+        assert!(after.iter().all(|s| *s == 0.0), "{:?}", &after[..8]);
+    }
 
     #[test]
     fn chunks_at_another_rate_join_without_a_seam() {

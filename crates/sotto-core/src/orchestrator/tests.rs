@@ -567,6 +567,137 @@ async fn hands_free_ignores_its_own_voice_unless_voice_barge_in_is_on() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_burst_too_short_for_speech_during_the_answer_leaves_it_alone() {
+    // Hands-free, the detector hears a click (or a syllable of the assistant's own
+    // voice) too short to be speech: the answer goes on, nothing starts listening.
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.say(QUESTION);
+    rig.until_state(Speaking).await;
+    rig.wait_spoken(1).await;
+    rig.heard.send(Heard::NoSpeech).expect("ears");
+    rig.settle().await;
+    let events = pending(&mut rig);
+    assert!(states(&events).is_empty(), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::TurnFinished { .. })),
+        "{events:?}"
+    );
+    rig.player.play_all();
+    rig.wait_spoken(2).await;
+    rig.player.play_all();
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
+}
+
+/// A hands-free assistant with voice barge-in (as with the echo canceller on), speaking
+/// its first piece of the answer.
+async fn speaking_with_voice_barge_in() -> Rig {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            barge_in_while_speaking: true,
+            ..TurnSettings::default()
+        },
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.say(QUESTION);
+    rig.until_state(Speaking).await;
+    rig.wait_spoken(1).await;
+    // "The capital of" heard.
+    rig.player.advance_ms(350);
+    rig.settle().await;
+    pending(&mut rig);
+    rig
+}
+
+fn voice_paused(events: &[Event]) -> Vec<bool> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::VoicePaused { paused, .. } => Some(*paused),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn speech_over_the_answer_pauses_the_voice_and_interrupts_when_it_lasts() {
+    let mut rig = speaking_with_voice_barge_in().await;
+    rig.heard.send(Heard::Onset).expect("ears");
+    rig.settle().await;
+    assert!(rig.player.is_paused(), "the voice holds at once");
+    assert_eq!(voice_paused(&pending(&mut rig)), [true]);
+    // Nothing plays while the user may be talking.
+    rig.player.advance_ms(500);
+    // The speech lasts: the turn is interrupted, with what was heard before the pause.
+    rig.heard.send(Heard::Started).expect("ears");
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Interrupted, "{events:?}");
+    assert_eq!(heard, "The capital of");
+    assert!(!rig.player.is_paused() && rig.player.stops() >= 1);
+    assert_eq!(states(&rig.until_state(Listening).await), [Listening]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_sound_over_the_answer_only_pauses_it() {
+    // An "mm-hm": onset, then too short for speech. The voice plays on at once.
+    let mut rig = speaking_with_voice_barge_in().await;
+    rig.heard.send(Heard::Onset).expect("ears");
+    rig.settle().await;
+    rig.heard.send(Heard::NoSpeech).expect("ears");
+    rig.settle().await;
+    assert!(!rig.player.is_paused());
+    assert_eq!(voice_paused(&pending(&mut rig)), [true, false]);
+    // A click nobody follows up: the voice plays on by itself after the hold.
+    rig.heard.send(Heard::Onset).expect("ears");
+    rig.settle().await;
+    assert!(rig.player.is_paused());
+    tokio::time::advance(HOLD_FOR_SPEECH + Duration::from_millis(10)).await;
+    rig.settle().await;
+    assert!(!rig.player.is_paused(), "plays on after the hold");
+    assert_eq!(voice_paused(&pending(&mut rig)), [true, false]);
+    rig.player.play_all();
+    rig.wait_spoken(2).await;
+    rig.player.play_all();
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
+    assert_eq!(heard, ANSWER, "the whole answer, once");
+    assert_eq!(rig.player.pauses(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_voice_barge_in_a_possible_onset_leaves_the_voice_alone() {
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            ..TurnSettings::default()
+        },
+        player: FakePlayer::manual(),
+        ..Parts::default()
+    });
+    rig.say(QUESTION);
+    rig.until_state(Speaking).await;
+    rig.wait_spoken(1).await;
+    rig.heard.send(Heard::Onset).expect("ears");
+    rig.settle().await;
+    assert_eq!(rig.player.pauses(), 0);
+    assert!(voice_paused(&pending(&mut rig)).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_echo_guard_lasts_a_moment_after_the_sound_stops() {
     let mut rig = start(Parts {
         settings: TurnSettings {

@@ -1,0 +1,180 @@
+//! Echo cancellation on real speech in simulated rooms: jfk.wav (installed as
+//! `sample-jfk` by `cargo xtask test`) plays from the speakers, the alsa-utils clips are
+//! the person talking over it.
+
+// An integration test's helpers panic on failure by design (clippy.toml allows it only
+// inside test functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use sotto_audio::echo::FRAME;
+use sotto_audio::room::{Heard, Room, RoomConfig};
+use sotto_audio::{wav, EchoCanceller, EchoReference};
+
+fn jfk() -> Vec<f32> {
+    let store = sotto_models::ModelStore::open_default().expect("models folder");
+    let sample = store
+        .require("sample-jfk")
+        .expect("sample-jfk is installed by `cargo xtask test`");
+    let audio = wav::read(sample.main_file()).expect("jfk.wav reads");
+    sotto_audio::to_mono_16k(&audio).expect("16 kHz")
+}
+
+fn clip_16k(name: &str) -> Vec<f32> {
+    let audio = wav::read(&Path::new("/usr/share/sounds/alsa").join(name))
+        .expect("alsa-utils is installed by `cargo xtask test`");
+    sotto_audio::to_mono_16k(&audio).expect("16 kHz")
+}
+
+fn energy(x: &[f32]) -> f64 {
+    x.iter().map(|s| f64::from(*s) * f64::from(*s)).sum()
+}
+
+/// Plays `far` in `room` (10 ms at a time, as a sound card takes it), the person saying
+/// `person` from `person_at` (samples), through a canceller: (what the room made of it,
+/// what came out of the canceller), both as long as `far`.
+fn play(
+    room: &mut Room,
+    far: &[f32],
+    person: Option<(&[f32], usize)>,
+) -> (Heard, Vec<f32>, EchoCanceller) {
+    let (tx, rx) = mpsc::sync_channel(4096);
+    let mut canceller = EchoCanceller::new(EchoReference::from_channel(rx, 16_000)).expect("aec");
+    let mut heard = Heard {
+        echo: Vec::new(),
+        person: Vec::new(),
+        noise: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, played) in far.chunks(FRAME).enumerate() {
+        if let Some((speech, at)) = person {
+            if i * FRAME == at {
+                room.say(speech);
+            }
+        }
+        tx.send(played.to_vec()).expect("reference");
+        let part = room.hear_parts(played).expect("room");
+        out.extend(canceller.process(&part.mix()).expect("cancels"));
+        heard.echo.extend(part.echo);
+        heard.person.extend(part.person);
+        heard.noise.extend(part.noise);
+    }
+    (heard, out, canceller)
+}
+
+fn rooms() -> [RoomConfig; 2] {
+    [
+        // A small office, laptop speakers: short delay, short tail.
+        RoomConfig {
+            rt60_s: 0.25,
+            drr_db: 10.0,
+            delay_ms: 40,
+            echo_gain: 0.5,
+            noise_dbfs: -60.0,
+            seed: 11,
+        },
+        // A living room, speakers on the desk, long buffers: long delay, a longer tail as
+        // loud as the direct sound.
+        RoomConfig {
+            rt60_s: 0.5,
+            drr_db: 0.0,
+            delay_ms: 180,
+            echo_gain: 0.3,
+            noise_dbfs: -65.0,
+            seed: 29,
+        },
+    ]
+}
+
+#[test]
+fn the_echo_of_real_speech_is_removed_by_25_db_in_two_rooms() {
+    let far = jfk();
+    for config in rooms() {
+        let mut room = Room::new(config);
+        let (heard, out, canceller) = play(&mut room, &far, None);
+        // After 3 s to converge, frames where the echo is louder than the noise. (The
+        // rooms' noise is what bounds what can be measured: 35 dB under the echo.)
+        let skip = 3 * 16_000;
+        let (mut echo_e, mut out_e) = (0.0, 0.0);
+        for (echo, out) in heard.echo[skip..]
+            .chunks(FRAME)
+            .zip(out[skip..].chunks(FRAME))
+        {
+            if energy(echo) / FRAME as f64 > 10f64.powf(-50.0 / 10.0) {
+                echo_e += energy(echo);
+                out_e += energy(out);
+            }
+        }
+        let erle = 10.0 * (echo_e / out_e).log10();
+        eprintln!(
+            "room {config:?}: ERLE {erle:.1} dB, AEC3 says {:?}",
+            canceller.stats()
+        );
+        assert!(erle >= 25.0, "room {config:?}: ERLE {erle:.1} dB");
+    }
+}
+
+#[test]
+fn a_person_talking_over_the_echo_is_kept() {
+    let far = jfk();
+    let person = clip_16k("Front_Center.wav");
+    for config in rooms() {
+        let mut room = Room::new(config);
+        // The person speaks 5 s in, once the canceller has converged.
+        let at = 5 * 16_000;
+        let (heard, out, _) = play(&mut room, &far, Some((&person, at)));
+        let span = at..at + person.len();
+        // What came out over the person's words is still their voice: it follows it
+        // closely and keeps its level (AEC3 takes the echo, not the person).
+        let (_, similarity) = best_match(&out[span.clone()], &heard.person[span.clone()]);
+        let level_db =
+            10.0 * (energy(&out[span.clone()]) / energy(&heard.person[span.clone()])).log10();
+        let echo_db =
+            10.0 * (energy(&heard.echo[span.clone()]) / energy(&heard.person[span])).log10();
+        eprintln!(
+            "room {config:?}: echo {echo_db:+.1} dB against the person; out {level_db:+.1} dB, \
+             similarity {similarity:.2}"
+        );
+        assert!(similarity > 0.55, "room {config:?}: {similarity:.2}");
+        assert!(level_db.abs() < 6.0, "room {config:?}: {level_db:.1} dB");
+    }
+}
+
+#[test]
+fn without_anything_played_the_microphone_passes_unharmed() {
+    let person = jfk();
+    let (_tx, rx) = mpsc::sync_channel::<Vec<f32>>(16);
+    let mut canceller = EchoCanceller::new(EchoReference::from_channel(rx, 16_000)).expect("aec");
+    let mut out = Vec::new();
+    for piece in person.chunks(320) {
+        out.extend(canceller.process(piece).expect("cancels"));
+    }
+    assert_eq!(out.len(), person.len() / FRAME * FRAME);
+    let n = out.len();
+    let db = 10.0 * (energy(&out) / energy(&person[..n])).log10();
+    assert!(db.abs() < 1.0, "{db:.2} dB");
+    // The same sound, a few milliseconds later (AEC3 works in 4 ms blocks; its
+    // high-pass filter takes the rumble under 80 Hz).
+    let (lag, similarity) = best_match(&out, &person[..n]);
+    assert!(lag <= 80, "{lag} samples late");
+    assert!(similarity > 0.8, "{similarity:.2}");
+}
+
+/// The delay (samples, up to 10 ms) at which `out` is most like `input`, and how alike
+/// they are there (normalised correlation).
+fn best_match(out: &[f32], input: &[f32]) -> (usize, f64) {
+    let n = out.len().min(input.len());
+    let norm = (energy(&out[..n]) * energy(&input[..n])).sqrt();
+    (0..160usize)
+        .map(|lag| {
+            let dot: f64 = out[lag..n]
+                .iter()
+                .zip(&input[..n - lag])
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            (lag, dot / norm)
+        })
+        .fold((0, f64::MIN), |best, x| if x.1 > best.1 { x } else { best })
+}
