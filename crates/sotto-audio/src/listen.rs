@@ -332,10 +332,13 @@ impl Listener {
             return Ok(Vec::new());
         };
         let speech_rate = resampler.push(&mono)?;
-        match self.echo.as_mut() {
-            Some(canceller) => {
-                let clean = canceller.process(&speech_rate)?;
-                self.push(&clean)
+        match self.echo.as_mut().map(|c| c.process(&speech_rate)) {
+            Some(Ok(clean)) => self.push(&clean),
+            Some(Err(e)) => {
+                // Listening goes on without it: the microphone is not lost.
+                tracing::warn!("echo cancellation stopped: {e}");
+                self.echo = None;
+                self.push(&speech_rate)
             }
             None => self.push(&speech_rate),
         }

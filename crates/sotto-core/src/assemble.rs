@@ -187,13 +187,16 @@ pub async fn start(
     let (mut engines, listener) = assemble(store, &choice, settings.mode, launch.player).await?;
     engines.memory = launch.memory;
     let answers = engines.llm.name().to_string();
+    let mut turn = settings.turn_settings();
+    if listener.echo_stats().is_none() {
+        // No canceller (off, or it could not start): the assistant would hear itself.
+        turn.barge_in_while_speaking = false;
+    }
     let (assistant, events) =
-        Assistant::start(engines, settings.turn_settings(), launch.input, listener).map_err(
-            |e| AssembleError {
-                kind: ErrorKind::Microphone,
-                message: e.to_string(),
-            },
-        )?;
+        Assistant::start(engines, turn, launch.input, listener).map_err(|e| AssembleError {
+            kind: ErrorKind::Microphone,
+            message: e.to_string(),
+        })?;
     Ok(Started {
         assistant,
         events,

@@ -1249,8 +1249,10 @@ impl Orchestrator {
     /// Ends the current turn: history, `turn_finished`, and (if `rest`) the resting state.
     fn end_turn(&mut self, outcome: TurnOutcome, rest: bool) {
         self.held = None;
-        // Stopped with the turn (the player's stop drops the paused audio).
-        self.resume_at = None;
+        // A turn never ends with the voice held: the next answer must be heard.
+        if self.resume_at.take().is_some() {
+            self.player.resume();
+        }
         self.utterance_audio = None;
         self.stale_finals = 0;
         let Some(turn) = self.turn.take() else { return };

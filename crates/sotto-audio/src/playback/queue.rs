@@ -26,6 +26,17 @@ struct State {
     fade_in: usize,
 }
 
+impl State {
+    /// Starts a fade to silence from where the output is now: a fade already under way
+    /// goes on from its current level rather than jumping back up (no click).
+    fn restart_fade(&mut self) {
+        if self.fade_left > 0 {
+            self.last *= self.fade_left as f32 / RAMP as f32;
+        }
+        self.fade_left = RAMP;
+    }
+}
+
 /// Audio waiting to be played, at the output rate, and the count of what was played.
 pub(crate) struct PlayQueue {
     rate: u32,
@@ -112,7 +123,7 @@ impl PlayQueue {
         let mut state = self.lock();
         if !state.paused {
             state.paused = true;
-            state.fade_left = RAMP;
+            state.restart_fade();
         }
     }
 
@@ -135,7 +146,7 @@ impl PlayQueue {
         state.converter = None;
         state.paused = false;
         state.fade_in = RAMP;
-        state.fade_left = RAMP;
+        state.restart_fade();
         drop(state);
         self.idle.notify_all();
     }
@@ -285,6 +296,25 @@ mod tests {
         q.stop();
         assert_eq!(q.queued(), 0);
         assert!(!q.is_paused());
+        // A stop in the middle of the pause's fade goes on down from where it was.
+        q.push(&[0.5; 400], 16_000).expect("push");
+        q.flush().expect("flush");
+        q.resume();
+        let mut out = vec![0.0; 200];
+        q.pull(&mut out);
+        q.pause();
+        let mut fading = vec![0.0; 10];
+        q.pull(&mut fading);
+        q.stop();
+        let mut next = vec![0.0; 1];
+        q.pull(&mut next);
+        assert!(next[0] <= fading[9], "{} after {}", next[0], fading[9]);
+        let mut rest = vec![0.0; 100];
+        q.pull(&mut rest);
+        q.pause();
+        let mut held = vec![0.0; 200];
+        q.pull(&mut held);
+        q.stop();
         // Stopped while paused: already silent, so no second fade (no click).
         let mut after = vec![1.0; 100];
         q.pull(&mut after);
