@@ -14,6 +14,28 @@ pub fn speech_span_ms(clean: &[f32], threshold_dbfs: f32) -> Option<(u64, u64)> 
     Some((first as u64 * 10, (last as u64 + 1) * 10))
 }
 
+/// The energy of `samples` (sum of squares).
+pub fn energy(samples: &[f32]) -> f64 {
+    samples.iter().map(|s| f64::from(*s) * f64::from(*s)).sum()
+}
+
+/// Echo return loss enhancement, dB: the energy of the `echo` a microphone heard against
+/// what an echo canceller let `out` (both 16 kHz, aligned), from sample `from` on (after
+/// the canceller converged), over the 10 ms frames where the echo is above -50 dBFS.
+pub fn erle_db(echo: &[f32], out: &[f32], from: usize) -> f64 {
+    let frame = SPEECH_RATE as usize / 100;
+    let (mut echo_e, mut out_e) = (0.0, 0.0);
+    let echo = echo.get(from..).unwrap_or_default();
+    let out = out.get(from..).unwrap_or_default();
+    for (e, o) in echo.chunks(frame).zip(out.chunks(frame)) {
+        if energy(e) / frame as f64 > 10f64.powf(-50.0 / 10.0) {
+            echo_e += energy(e);
+            out_e += energy(o);
+        }
+    }
+    10.0 * (echo_e / out_e).log10()
+}
+
 /// Deterministic white noise at about `dbfs` RMS (the same samples every run).
 pub fn white_noise(len: usize, dbfs: f32) -> Vec<f32> {
     // Uniform noise in [-a, a] has an RMS of a / sqrt(3).

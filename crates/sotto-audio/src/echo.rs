@@ -13,7 +13,7 @@
 //! no clock: the far end is taken from its channel as it comes.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 
 use sonora::config::EchoCanceller as EchoConfig;
 use sonora::{AudioProcessing, Config, StreamConfig};
@@ -23,10 +23,6 @@ use crate::{AudioError, SPEECH_RATE};
 
 /// Samples in one 10 ms frame at 16 kHz: what AEC3 takes per call.
 pub const FRAME: usize = (SPEECH_RATE / 100) as usize;
-
-/// The longest delay between playing a sound and hearing it that is handled, in
-/// milliseconds: AEC3's delay search range (device buffers and the room together).
-pub const MAX_DELAY_MS: u32 = 600;
 
 /// Blocks of played audio held for the canceller before the player's copies are dropped
 /// (a few seconds: the listener is never that far behind unless it stopped).
@@ -49,11 +45,6 @@ impl EchoReference {
     /// The sample rate of the blocks.
     pub fn rate(&self) -> u32 {
         self.rate
-    }
-
-    /// The next block, if one is waiting; `None` when none is (or the player is gone).
-    pub fn try_next(&self) -> Option<Vec<f32>> {
-        self.blocks.try_recv().ok()
     }
 }
 
@@ -78,8 +69,7 @@ pub struct EchoCanceller {
     far: VecDeque<f32>,
     /// Near end not yet a whole frame.
     near: Vec<f32>,
-    /// True once the far end stopped arriving because the player is gone.
-    far_closed: bool,
+    /// The far-end frame being handed over.
     scratch: [f32; FRAME],
 }
 
@@ -106,7 +96,6 @@ impl EchoCanceller {
             to_speech_rate,
             far: VecDeque::new(),
             near: Vec::new(),
-            far_closed: false,
             scratch: [0.0; FRAME],
         })
     }
@@ -126,10 +115,9 @@ impl EchoCanceller {
                 for (slot, sample) in self.scratch.iter_mut().zip(self.far.drain(..FRAME)) {
                     *slot = sample;
                 }
-                let far = self.scratch;
                 let mut sink = [0.0f32; FRAME];
                 self.apm
-                    .process_render_f32(&[&far[..]], &mut [&mut sink[..]])
+                    .process_render_f32(&[&self.scratch[..]], &mut [&mut sink[..]])
                     .map_err(|e| AudioError::Echo(e.to_string()))?;
             }
             let frame = &self.near[i * FRAME..(i + 1) * FRAME];
@@ -152,22 +140,14 @@ impl EchoCanceller {
     }
 
     /// Moves every block the player sent since the last call into `far`, at 16 kHz.
+    /// (Nothing when none came, or the player is gone.)
     fn take_far(&mut self) -> Result<(), AudioError> {
-        if self.far_closed {
-            return Ok(());
-        }
-        loop {
-            match self.reference.blocks.try_recv() {
-                Ok(block) => match self.to_speech_rate.as_mut() {
-                    Some(resampler) => self.far.extend(resampler.push(&block)?),
-                    None => self.far.extend(block),
-                },
-                Err(TryRecvError::Empty) => return Ok(()),
-                Err(TryRecvError::Disconnected) => {
-                    self.far_closed = true;
-                    return Ok(());
-                }
+        while let Ok(block) = self.reference.blocks.try_recv() {
+            match self.to_speech_rate.as_mut() {
+                Some(resampler) => self.far.extend(resampler.push(&block)?),
+                None => self.far.extend(block),
             }
         }
+        Ok(())
     }
 }

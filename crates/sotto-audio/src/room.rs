@@ -53,6 +53,28 @@ impl Default for RoomConfig {
     }
 }
 
+/// A small office, laptop speakers 15 cm from the microphone: short delay, short tail,
+/// the direct sound well above the reverberation.
+pub const OFFICE: RoomConfig = RoomConfig {
+    rt60_s: 0.25,
+    drr_db: 10.0,
+    delay_ms: 40,
+    echo_gain: 0.5,
+    noise_dbfs: -60.0,
+    seed: 11,
+};
+
+/// A living room, speakers on the desk and long device buffers: long delay, a longer tail
+/// as loud as the direct sound.
+pub const LIVING_ROOM: RoomConfig = RoomConfig {
+    rt60_s: 0.5,
+    drr_db: 0.0,
+    delay_ms: 180,
+    echo_gain: 0.3,
+    noise_dbfs: -65.0,
+    seed: 29,
+};
+
 /// A reproducible stream of numbers in [-1, 1) (xorshift).
 struct Noise(u64);
 
@@ -299,7 +321,8 @@ pub struct RoomLog {
 pub struct RoomMicrophone {
     clips: Sender<Vec<f32>>,
     log: Arc<Mutex<RoomLog>>,
-    thread: Option<JoinHandle<()>>,
+    /// The thread ends with the player or the listener; it is not waited for.
+    _thread: JoinHandle<()>,
 }
 
 impl RoomMicrophone {
@@ -325,7 +348,7 @@ impl RoomMicrophone {
         Ok(RoomMicrophone {
             clips,
             log,
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
@@ -337,13 +360,6 @@ impl RoomMicrophone {
     /// What was seen so far.
     pub fn log(&self) -> std::sync::MutexGuard<'_, RoomLog> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for RoomMicrophone {
-    fn drop(&mut self) {
-        // The thread ends with the player or the listener; it is not waited for here.
-        drop(self.thread.take());
     }
 }
 

@@ -9,8 +9,9 @@
 use std::path::Path;
 use std::sync::mpsc;
 
+use sotto_audio::analysis::{energy, erle_db};
 use sotto_audio::echo::FRAME;
-use sotto_audio::room::{Heard, Room, RoomConfig};
+use sotto_audio::room::{self, Heard, Room, RoomConfig};
 use sotto_audio::{wav, EchoCanceller, EchoReference};
 
 fn jfk() -> Vec<f32> {
@@ -26,10 +27,6 @@ fn clip_16k(name: &str) -> Vec<f32> {
     let audio = wav::read(&Path::new("/usr/share/sounds/alsa").join(name))
         .expect("alsa-utils is installed by `cargo xtask test`");
     sotto_audio::to_mono_16k(&audio).expect("16 kHz")
-}
-
-fn energy(x: &[f32]) -> f64 {
-    x.iter().map(|s| f64::from(*s) * f64::from(*s)).sum()
 }
 
 /// Plays `far` in `room` (10 ms at a time, as a sound card takes it), the person saying
@@ -65,27 +62,7 @@ fn play(
 }
 
 fn rooms() -> [RoomConfig; 2] {
-    [
-        // A small office, laptop speakers: short delay, short tail.
-        RoomConfig {
-            rt60_s: 0.25,
-            drr_db: 10.0,
-            delay_ms: 40,
-            echo_gain: 0.5,
-            noise_dbfs: -60.0,
-            seed: 11,
-        },
-        // A living room, speakers on the desk, long buffers: long delay, a longer tail as
-        // loud as the direct sound.
-        RoomConfig {
-            rt60_s: 0.5,
-            drr_db: 0.0,
-            delay_ms: 180,
-            echo_gain: 0.3,
-            noise_dbfs: -65.0,
-            seed: 29,
-        },
-    ]
+    [room::OFFICE, room::LIVING_ROOM]
 }
 
 #[test]
@@ -96,18 +73,7 @@ fn the_echo_of_real_speech_is_removed_by_25_db_in_two_rooms() {
         let (heard, out, canceller) = play(&mut room, &far, None);
         // After 3 s to converge, frames where the echo is louder than the noise. (The
         // rooms' noise is what bounds what can be measured: 35 dB under the echo.)
-        let skip = 3 * 16_000;
-        let (mut echo_e, mut out_e) = (0.0, 0.0);
-        for (echo, out) in heard.echo[skip..]
-            .chunks(FRAME)
-            .zip(out[skip..].chunks(FRAME))
-        {
-            if energy(echo) / FRAME as f64 > 10f64.powf(-50.0 / 10.0) {
-                echo_e += energy(echo);
-                out_e += energy(out);
-            }
-        }
-        let erle = 10.0 * (echo_e / out_e).log10();
+        let erle = erle_db(&heard.echo, &out, 3 * 16_000);
         eprintln!(
             "room {config:?}: ERLE {erle:.1} dB, AEC3 says {:?}",
             canceller.stats()

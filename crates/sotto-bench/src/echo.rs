@@ -18,7 +18,7 @@
 //!      assistant remembers of its answer is what was heard. Pauses of the voice with
 //!      nobody talking are counted too.
 //! 3. Voice to voice in the room, canceller on against off (voice barge-in off in both so
-//!    that only the canceller differs): eight spoken questions each.
+//!    that only the canceller differs): the soak's eight spoken questions each.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use sotto_audio::analysis::speech_span_ms;
+use sotto_audio::analysis::{erle_db, speech_span_ms};
 use sotto_audio::echo::FRAME;
-use sotto_audio::room::{Room, RoomConfig, RoomMicrophone};
+use sotto_audio::room::{self, Room, RoomConfig, RoomMicrophone};
 use sotto_audio::{EchoCanceller, EchoReference, ListenMode, Pace, Player};
 use sotto_core::assemble::{self, Launch};
 use sotto_core::settings::Settings;
@@ -42,25 +42,11 @@ use crate::quantile;
 const ROOMS: [(&str, RoomConfig); 2] = [
     (
         "office, laptop speakers (RT60 0.25 s, DRR +10 dB, 40 ms, gain 0.5, noise -60 dBFS)",
-        RoomConfig {
-            rt60_s: 0.25,
-            drr_db: 10.0,
-            delay_ms: 40,
-            echo_gain: 0.5,
-            noise_dbfs: -60.0,
-            seed: 11,
-        },
+        room::OFFICE,
     ),
     (
         "living room, desk speakers (RT60 0.5 s, DRR 0 dB, 180 ms, gain 0.3, noise -65 dBFS)",
-        RoomConfig {
-            rt60_s: 0.5,
-            drr_db: 0.0,
-            delay_ms: 180,
-            echo_gain: 0.3,
-            noise_dbfs: -65.0,
-            seed: 29,
-        },
+        room::LIVING_ROOM,
     ),
 ];
 
@@ -96,18 +82,6 @@ const INTERRUPTIONS: [&str; 5] = [
     "Actually, never mind that.",
     "Sorry, can you say that again?",
     "Okay, that is enough, thank you.",
-];
-
-/// Spoken questions for voice to voice.
-const SPOKEN_QUESTIONS: [&str; 8] = [
-    "What is the capital of France?",
-    "How many days are in a week?",
-    "What color is the sky?",
-    "What is two plus two?",
-    "What do bees make?",
-    "What is the opposite of hot?",
-    "Name a fruit that is yellow.",
-    "How many legs does a spider have?",
 ];
 
 /// When the user starts talking over the answer.
@@ -244,7 +218,7 @@ async fn measure(options: &Options) -> anyhow::Result<()> {
     live.stop().await;
 
     // 3. Voice to voice in the room, canceller on and off.
-    let questions = spoken_16k(&store, &SPOKEN_QUESTIONS)?;
+    let questions = spoken_16k(&store, &crate::soak::QUESTIONS)?;
     let mut v2v = Vec::new();
     for cancel in [true, false] {
         let mut live = Live::start(&store, ROOMS[0].1, cancel, false).await?;
@@ -367,10 +341,6 @@ fn clips_in(dir: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
         .collect()
 }
 
-fn energy(x: &[f32]) -> f64 {
-    x.iter().map(|s| f64::from(*s) * f64::from(*s)).sum()
-}
-
 /// ERLE in `config` for `far` after 3 s, AEC3's own estimate, and microseconds of CPU
 /// per 10 ms frame.
 fn erle_in(config: RoomConfig, far: &[f32]) -> anyhow::Result<(f64, Option<f64>, f64)> {
@@ -389,17 +359,9 @@ fn erle_in(config: RoomConfig, far: &[f32]) -> anyhow::Result<(f64, Option<f64>,
         busy += started.elapsed();
         echo.extend(heard.echo);
     }
-    let skip = 3 * 16_000;
-    let (mut echo_e, mut out_e) = (0.0, 0.0);
-    for (e, o) in echo[skip..].chunks(FRAME).zip(out[skip..].chunks(FRAME)) {
-        if energy(e) / FRAME as f64 > 1e-5 {
-            echo_e += energy(e);
-            out_e += energy(o);
-        }
-    }
     let frames = far.len() / FRAME;
     Ok((
-        10.0 * (echo_e / out_e).log10(),
+        erle_db(&echo, &out, 3 * 16_000),
         canceller.stats().erle_db,
         busy.as_secs_f64() * 1e6 / frames.max(1) as f64,
     ))

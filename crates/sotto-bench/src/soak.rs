@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use crate::quantile;
 
 /// Short everyday questions, spoken by a voice other than the assistant's.
-const QUESTIONS: [&str; 8] = [
+pub(crate) const QUESTIONS: [&str; 8] = [
     "What is the capital of France?",
     "How many days are in a week?",
     "What color is the sky?",

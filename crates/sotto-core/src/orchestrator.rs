@@ -686,11 +686,7 @@ impl Orchestrator {
                     // until the speech lasts and interrupts, or proves short.
                     self.player.pause();
                     self.resume_at = Some(tokio::time::Instant::now() + HOLD_FOR_SPEECH);
-                    let turn_id = self.turn.as_ref().map_or(0, |t| t.id);
-                    self.emit(Event::VoicePaused {
-                        turn_id,
-                        paused: true,
-                    });
+                    self.emit_voice_paused(true);
                 }
             }
             Heard::NoSpeech => {
@@ -1238,12 +1234,13 @@ impl Orchestrator {
     fn play_on(&mut self) {
         if self.resume_at.take().is_some() {
             self.player.resume();
-            let turn_id = self.turn.as_ref().map_or(0, |t| t.id);
-            self.emit(Event::VoicePaused {
-                turn_id,
-                paused: false,
-            });
+            self.emit_voice_paused(false);
         }
+    }
+
+    fn emit_voice_paused(&self, paused: bool) {
+        let turn_id = self.turn.as_ref().map_or(0, |t| t.id);
+        self.emit(Event::VoicePaused { turn_id, paused });
     }
 
     /// Ends the current turn: history, `turn_finished`, and (if `rest`) the resting state.
