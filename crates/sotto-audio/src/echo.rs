@@ -24,6 +24,9 @@ use crate::{AudioError, SPEECH_RATE};
 /// Samples in one 10 ms frame at 16 kHz: what AEC3 takes per call.
 pub const FRAME: usize = (SPEECH_RATE / 100) as usize;
 
+/// The most far end held ahead of the near end, ms (see [`EchoCanceller::process`]).
+pub const MAX_BACKLOG_MS: u32 = 500;
+
 /// Blocks of played audio held for the canceller before the player's copies are dropped
 /// (a few seconds: the listener is never that far behind unless it stopped).
 pub(crate) const REFERENCE_BLOCKS: usize = 512;
@@ -140,13 +143,21 @@ impl EchoCanceller {
     }
 
     /// Moves every block the player sent since the last call into `far`, at 16 kHz.
-    /// (Nothing when none came, or the player is gone.)
+    /// (Nothing when none came, or the player is gone.) Of a backlog (the microphone
+    /// gave nothing for a while: lost, or not started yet) only the last
+    /// [`MAX_BACKLOG_MS`] is kept: AEC3 takes at most a second of far end ahead of the
+    /// near end, and more would make it start over.
     fn take_far(&mut self) -> Result<(), AudioError> {
         while let Ok(block) = self.reference.blocks.try_recv() {
             match self.to_speech_rate.as_mut() {
                 Some(resampler) => self.far.extend(resampler.push(&block)?),
                 None => self.far.extend(block),
             }
+        }
+        let keep = (MAX_BACKLOG_MS * SPEECH_RATE / 1000) as usize;
+        if self.far.len() > keep {
+            let stale = self.far.len() - keep;
+            self.far.drain(..stale);
         }
         Ok(())
     }

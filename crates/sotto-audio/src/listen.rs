@@ -193,6 +193,12 @@ pub enum ListenEvent {
         /// The device.
         device: String,
     },
+    /// The echo canceller failed and was dropped: listening goes on without it, so what
+    /// the speakers play is heard again (voice barge-in must stop).
+    EchoCancellerStopped {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -338,7 +344,11 @@ impl Listener {
                 // Listening goes on without it: the microphone is not lost.
                 tracing::warn!("echo cancellation stopped: {e}");
                 self.echo = None;
-                self.push(&speech_rate)
+                let mut events = vec![ListenEvent::EchoCancellerStopped {
+                    reason: e.to_string(),
+                }];
+                events.extend(self.push(&speech_rate)?);
+                Ok(events)
             }
             None => self.push(&speech_rate),
         }

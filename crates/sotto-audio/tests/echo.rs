@@ -12,7 +12,10 @@ use std::sync::mpsc;
 use sotto_audio::analysis::{energy, erle_db};
 use sotto_audio::echo::FRAME;
 use sotto_audio::room::{self, Heard, Room, RoomConfig};
-use sotto_audio::{wav, EchoCanceller, EchoReference};
+use sotto_audio::{
+    wav, EchoCanceller, EchoReference, Endpointer, EndpointerConfig, ListenEvent, ListenMode,
+    Listener, ListenerConfig, SileroVad,
+};
 
 fn jfk() -> Vec<f32> {
     let store = sotto_models::ModelStore::open_default().expect("models folder");
@@ -126,6 +129,98 @@ fn without_anything_played_the_microphone_passes_unharmed() {
     let (lag, similarity) = best_match(&out, &person[..n]);
     assert!(lag <= 80, "{lag} samples late");
     assert!(similarity > 0.8, "{similarity:.2}");
+}
+
+/// The alsa-utils clips: a person saying two words, studio-clean.
+const CLIPS: [&str; 8] = [
+    "Front_Center.wav",
+    "Front_Left.wav",
+    "Front_Right.wav",
+    "Rear_Center.wav",
+    "Rear_Left.wav",
+    "Rear_Right.wav",
+    "Side_Left.wav",
+    "Side_Right.wav",
+];
+
+#[test]
+fn a_person_talking_over_the_voice_is_noticed_at_once_and_the_voice_alone_is_not() {
+    // Hands-free listening as the app assembles it (Silero, the default endpointer)
+    // behind the canceller. The speakers play jfk.wav twice with a second of silence
+    // between (two answers); the person starts talking at a different moment of the
+    // second one in each trial. Voice barge-in pauses the answer on the listener's
+    // `SpeechOnset`: it must come soon after the person's first word, and never before.
+    let store = sotto_models::ModelStore::open_default().expect("models folder");
+    let voice = jfk();
+    let mut far = voice.clone();
+    far.extend(vec![0.0; 16_000]);
+    let second = far.len();
+    far.extend_from_slice(&voice);
+    let mut lags = Vec::new();
+    for config in rooms() {
+        for (k, name) in CLIPS.iter().enumerate() {
+            let person = clip_16k(name);
+            let (first_word, _) = sotto_audio::analysis::speech_span_ms(&person, -40.0).unwrap();
+            let at = second + 700 * 16 + k * 900 * 16;
+            let at = at - at % FRAME;
+            let (tx, rx) = mpsc::sync_channel(4096);
+            let canceller =
+                EchoCanceller::new(EchoReference::from_channel(rx, 16_000)).expect("aec");
+            let vad = SileroVad::load(&store).expect("silero is installed");
+            let mut listener = Listener::new(
+                ListenerConfig {
+                    mode: ListenMode::HandsFree,
+                    ..ListenerConfig::default()
+                },
+                Endpointer::new(Box::new(vad), EndpointerConfig::default()),
+            )
+            .with_echo_canceller(canceller);
+            let mut room = Room::new(config);
+            let mut events = Vec::new();
+            for (i, played) in far.chunks(FRAME).enumerate() {
+                if i * FRAME == at {
+                    room.say(&person);
+                }
+                tx.send(played.to_vec()).expect("reference");
+                let heard = room.hear(played).expect("room");
+                let capture = sotto_audio::CaptureEvent::Audio(sotto_audio::AudioBuffer {
+                    samples: heard,
+                    channels: 1,
+                    sample_rate: 16_000,
+                });
+                events.extend(listener.on_capture(capture).expect("listens"));
+            }
+            let first_word_ms = (at as u64) / 16 + first_word;
+            // A possible onset, or an utterance opening (each interrupts the answer).
+            let onsets: Vec<u64> = events
+                .iter()
+                .filter_map(|e| match e {
+                    ListenEvent::SpeechOnset { at_ms } => Some(*at_ms),
+                    ListenEvent::UtteranceStarted { at_ms } if *at_ms < first_word_ms => {
+                        Some(*at_ms)
+                    }
+                    _ => None,
+                })
+                .collect();
+            eprintln!(
+                "{name} in room {:?} at {} ms (first word {first_word_ms}): onsets {onsets:?}",
+                config.delay_ms,
+                at / 16
+            );
+            let early: Vec<&u64> = onsets.iter().filter(|t| **t < first_word_ms).collect();
+            assert!(
+                early.is_empty(),
+                "{name}: the voice alone made onsets {early:?}"
+            );
+            let lag = onsets.first().map(|t| t - first_word_ms);
+            lags.push(lag);
+        }
+    }
+    eprintln!("first word -> onset: {lags:?}");
+    assert!(
+        lags.iter().all(|lag| lag.is_some_and(|ms| ms <= 250)),
+        "{lags:?}"
+    );
 }
 
 /// The delay (samples, up to 10 ms) at which `out` is most like `input`, and how alike

@@ -135,6 +135,8 @@ struct Report {
     false_turns: usize,
     false_interrupts: usize,
     false_pauses: usize,
+    /// Pauses of the voice in the interruption trials before the user spoke.
+    pauses_before_user: usize,
     interrupt_trials: usize,
     interrupts_detected: usize,
     detect_ms_p95: f64,
@@ -243,6 +245,7 @@ async fn measure(options: &Options) -> anyhow::Result<()> {
         false_turns: quiet.false_turns,
         false_interrupts: quiet.false_interrupts,
         false_pauses: quiet.false_pauses,
+        pauses_before_user: trials.iter().map(|t| t.pauses_before).sum(),
         interrupt_trials: trials.len(),
         interrupts_detected: detected.len(),
         detect_ms_p95: quantile(&detect, 0.95),
@@ -281,6 +284,10 @@ fn print_report(r: &Report) {
         "\nNobody talking, {} spoken answers: {} turns started by the assistant's own voice, {} answers interrupted, \
          {} pauses of the voice.",
         r.answers, r.false_turns, r.false_interrupts, r.false_pauses
+    );
+    println!(
+        "Pauses of the voice in the trials before the user spoke: {}.",
+        r.pauses_before_user
     );
     println!(
         "User talking over {} answers: {} interrupted; user's first word -> voice paused {:.0} ms p50 / {:.0} ms p95, \
@@ -393,6 +400,8 @@ struct Trial {
     /// The voice paused, and played on, this many times.
     pauses: usize,
     played_on: usize,
+    /// Pauses before the user said anything (its own voice taken for the user's).
+    pauses_before: usize,
 }
 
 /// A hands-free assistant whose microphone is in a simulated room.
@@ -533,7 +542,27 @@ impl Live {
                 _ => {}
             }
         };
-        tokio::time::sleep(INTERRUPT_AFTER).await;
+        // The answer plays with nobody talking until the user starts: what happens
+        // meanwhile is read as it happens (a pause now is the assistant's own doing).
+        let speak_at = tokio::time::Instant::now() + INTERRUPT_AFTER;
+        let mut pauses_before = 0;
+        while let Some(event) = self.next_event(speak_at).await? {
+            match event {
+                Event::LlmTextChunk { text, turn_id } if Some(turn_id) == turn => {
+                    answer.push_str(&text);
+                }
+                Event::VoicePaused {
+                    turn_id,
+                    paused: true,
+                } if Some(turn_id) == turn => pauses_before += 1,
+                Event::TurnFinished { turn_id, .. } if Some(turn_id) == turn => {
+                    eprintln!("bench: the answer ended before the user spoke");
+                    self.settle().await?;
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
         let said_before = self.room.log().said_at.len();
         self.room.say(clip.to_vec());
         // Its first word, from the clip's start.
@@ -547,6 +576,7 @@ impl Live {
             outcome: None,
             pauses: 0,
             played_on: 0,
+            pauses_before,
         };
         let mut paused_at: Option<Instant> = None;
         let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -584,8 +614,10 @@ impl Live {
                             trial.detect_ms = signed_ms(decided, first_word);
                             trial.commit_ms = signed_ms(stopped, first_word);
                         }
-                        trial.heard_is_prefix = heard_text.len() < answer.len()
-                            && answer.starts_with(heard_text.trim_end_matches('…').trim());
+                        let heard = heard_text.trim_end_matches('…').trim();
+                        trial.heard_is_prefix = !heard.is_empty()
+                            && heard.len() < answer.len()
+                            && answer.starts_with(heard);
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         trial.silence_ms = self
                             .room
@@ -623,18 +655,26 @@ impl Live {
         Ok((!ended_early).then_some(trial))
     }
 
-    /// Waits for the assistant to be idle or listening for 1.5 s, interrupting whatever
-    /// it says.
+    /// Waits for the assistant to rest (listening, no turn under way) for 1.5 s,
+    /// interrupting whatever it says. (A quiet spell alone is not enough: a turn on the
+    /// user's words can be held for the rest of a sentence, or thinking, without a word.)
     async fn settle(&mut self) -> anyhow::Result<()> {
         let limit = tokio::time::Instant::now() + TURN_LIMIT;
+        let mut resting = false;
+        // Quiet spells in a row without a state seen (it may have rested before).
+        let mut quiet = 0;
         loop {
             let quiet_until = tokio::time::Instant::now() + Duration::from_millis(1_500);
             match self.next_event(quiet_until.min(limit)).await? {
-                None => return Ok(()),
-                Some(Event::StateChanged {
-                    state: AssistantState::Speaking,
-                    ..
-                }) => self.assistant.send(Command::Interrupt),
+                None if resting || quiet >= 3 => return Ok(()),
+                None => quiet += 1,
+                Some(Event::StateChanged { state, .. }) => {
+                    quiet = 0;
+                    resting = matches!(state, AssistantState::Listening | AssistantState::Idle);
+                    if state == AssistantState::Speaking {
+                        self.assistant.send(Command::Interrupt);
+                    }
+                }
                 Some(_) => {}
             }
             anyhow::ensure!(

@@ -52,6 +52,8 @@ pub enum Heard {
     Lost(String),
     /// The microphone works again (plugged back in): the device's name.
     Restored(String),
+    /// The echo canceller failed: the assistant hears its own voice again (why).
+    EchoStopped(String),
     /// The source ended (a WAV file played out).
     Ended,
 }
@@ -126,6 +128,7 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
             ListenEvent::LimitReached { limit_ms } => Heard::LimitReached(limit_ms),
             ListenEvent::SourceLost { message, .. } => Heard::Lost(message),
             ListenEvent::SourceRestored { device } => Heard::Restored(device),
+            ListenEvent::EchoCancellerStopped { reason } => Heard::EchoStopped(reason),
         };
         if out.send(heard).is_err() {
             return false;

@@ -672,8 +672,9 @@ impl Orchestrator {
             }
             Heard::NoSpeech if self.answering() => {
                 // A click, an "mm-hm", or a syllable of the assistant's own voice,
-                // during the answer: it goes on (listening is not opened over it).
-                self.stages.stt.send(SttJob::Reset);
+                // during the answer: it goes on (listening is not opened over it). No
+                // audio of it reached the recogniser, and the turn's own final may
+                // still be decoding: the recogniser is left alone.
                 self.play_on();
             }
             Heard::Onset => {
@@ -735,6 +736,20 @@ impl Orchestrator {
                 if was_lost && !self.answering() && self.state == AssistantState::Idle {
                     self.rest(self.state_turn);
                 }
+            }
+            Heard::EchoStopped(reason) => {
+                // The assistant hears its own voice again: speech over it must not
+                // interrupt it any more (the echo guard is back).
+                self.settings.barge_in_while_speaking = false;
+                self.play_on();
+                let turn_id = self.turn.as_ref().map(|t| t.id);
+                self.error(
+                    turn_id,
+                    ErrorKind::Microphone,
+                    format!(
+                        "Echo cancellation stopped ({reason}): until Sotto restarts, talking over an answer does not interrupt it. Use the hotkey or the Interrupt button."
+                    ),
+                );
             }
             Heard::Ended => {
                 self.source_ended = true;

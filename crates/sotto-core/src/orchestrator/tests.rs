@@ -652,8 +652,19 @@ async fn speech_over_the_answer_pauses_the_voice_and_interrupts_when_it_lasts() 
 
 #[tokio::test(start_paused = true)]
 async fn a_short_sound_over_the_answer_only_pauses_it() {
-    // An "mm-hm": onset, then too short for speech. The voice plays on at once.
+    // An "mm-hm": onset, then too short for speech. The endpointer says so only after
+    // its hangover (600 ms of silence): the voice has played on after the hold by then,
+    // and the late NoSpeech changes nothing.
     let mut rig = speaking_with_voice_barge_in().await;
+    rig.heard.send(Heard::Onset).expect("ears");
+    rig.settle().await;
+    assert!(rig.player.is_paused());
+    tokio::time::advance(Duration::from_millis(690)).await;
+    rig.heard.send(Heard::NoSpeech).expect("ears");
+    rig.settle().await;
+    assert!(!rig.player.is_paused());
+    assert_eq!(voice_paused(&pending(&mut rig)), [true, false]);
+    // A NoSpeech inside the hold (a detector that rejects sooner) plays on at once.
     rig.heard.send(Heard::Onset).expect("ears");
     rig.settle().await;
     rig.heard.send(Heard::NoSpeech).expect("ears");
@@ -674,7 +685,66 @@ async fn a_short_sound_over_the_answer_only_pauses_it() {
     let (events, outcome, heard) = rig.until_finished().await;
     assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
     assert_eq!(heard, ANSWER, "the whole answer, once");
-    assert_eq!(rig.player.pauses(), 2);
+    assert_eq!(rig.player.pauses(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_echo_canceller_stops_speech_over_the_answer_no_longer_interrupts_it() {
+    let mut rig = speaking_with_voice_barge_in().await;
+    rig.heard
+        .send(Heard::EchoStopped("AEC3 failed".into()))
+        .expect("ears");
+    rig.settle().await;
+    let events = pending(&mut rig);
+    let message = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ErrorOccurred {
+                kind: ErrorKind::Microphone,
+                message,
+                ..
+            } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("the user is told");
+    assert!(message.contains("Interrupt button"), "{message}");
+    // Its own voice, heard again: neither pauses nor interrupts the answer.
+    rig.heard.send(Heard::Onset).expect("ears");
+    rig.heard.send(Heard::Started).expect("ears");
+    rig.settle().await;
+    assert_eq!(rig.player.pauses(), 0);
+    rig.player.play_all();
+    rig.wait_spoken(2).await;
+    rig.player.play_all();
+    let (events, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_click_while_the_question_is_transcribed_does_not_cancel_it() {
+    // Hands-free: the user stopped, the final is decoding, a cough is heard and proves
+    // too short. The question is still answered.
+    let (stt, gate) = FakeStt::gated();
+    let mut rig = start(Parts {
+        stt,
+        settings: TurnSettings {
+            mode: ListenMode::HandsFree,
+            partial_interval_ms: 0,
+            barge_in_while_speaking: true,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    rig.say(QUESTION);
+    rig.until_state(AnalyzingSpeech).await;
+    rig.heard.send(Heard::Onset).expect("ears");
+    tokio::time::advance(Duration::from_millis(690)).await;
+    rig.heard.send(Heard::NoSpeech).expect("ears");
+    rig.settle().await;
+    gate.open();
+    let (events, outcome, heard) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered, "{events:?}");
+    assert_eq!(heard, ANSWER);
 }
 
 #[tokio::test(start_paused = true)]
