@@ -18,6 +18,7 @@ use std::sync::mpsc::Receiver;
 use sonora::config::EchoCanceller as EchoConfig;
 use sonora::{AudioProcessing, Config, StreamConfig};
 
+use crate::buffer::rms_dbfs;
 use crate::resample::StreamResampler;
 use crate::{AudioError, SPEECH_RATE};
 
@@ -74,7 +75,20 @@ pub struct EchoCanceller {
     near: Vec<f32>,
     /// The far-end frame being handed over.
     scratch: [f32; FRAME],
+    /// Frames of sound played so far (not silence), counted up to [`LEARN_FRAMES`].
+    sound_frames: usize,
+    /// Far-end frames since the last one with sound (its echo may still be heard).
+    since_sound: usize,
 }
+
+/// How long after the last sound played its echo may still be in the microphone
+/// (10 ms frames: 300 ms, the rooms' reverberation and the device's buffers).
+pub const ECHO_TAIL_FRAMES: usize = 30;
+
+/// How much of its own voice (10 ms frames with sound, 3 s) the canceller hears before it
+/// has learned the room: until then AEC3's filter has not converged and some of the voice
+/// gets through (about the first two seconds on the simulated rooms).
+pub const LEARN_FRAMES: usize = 300;
 
 impl EchoCanceller {
     /// A canceller for the player that `reference` copies.
@@ -100,6 +114,8 @@ impl EchoCanceller {
             far: VecDeque::new(),
             near: Vec::new(),
             scratch: [0.0; FRAME],
+            sound_frames: 0,
+            since_sound: usize::MAX,
         })
     }
 
@@ -118,6 +134,12 @@ impl EchoCanceller {
                 for (slot, sample) in self.scratch.iter_mut().zip(self.far.drain(..FRAME)) {
                     *slot = sample;
                 }
+                if rms_dbfs(&self.scratch) > -50.0 {
+                    self.since_sound = 0;
+                    self.sound_frames = (self.sound_frames + 1).min(LEARN_FRAMES);
+                } else {
+                    self.since_sound = self.since_sound.saturating_add(1);
+                }
                 let mut sink = [0.0f32; FRAME];
                 self.apm
                     .process_render_f32(&[&self.scratch[..]], &mut [&mut sink[..]])
@@ -130,6 +152,20 @@ impl EchoCanceller {
         }
         self.near.drain(..frames * FRAME);
         Ok(out)
+    }
+
+    /// True once it has heard enough of what the player plays ([`LEARN_FRAMES`]) to take
+    /// it out: before that, what the microphone hears while the assistant speaks may be
+    /// its own voice.
+    pub fn has_learned(&self) -> bool {
+        self.sound_frames >= LEARN_FRAMES
+    }
+
+    /// True while what was played may still be echoing in the microphone (sound in the
+    /// last [`ECHO_TAIL_FRAMES`] of far end): AEC3 then also turns down the near end
+    /// while it removes the echo.
+    pub fn playing(&self) -> bool {
+        self.since_sound <= ECHO_TAIL_FRAMES
     }
 
     /// What AEC3 measured so far.

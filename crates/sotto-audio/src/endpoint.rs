@@ -178,6 +178,18 @@ impl Endpointer {
         self
     }
 
+    /// The speech probability above which a frame counts as speech now.
+    pub fn threshold(&self) -> f32 {
+        self.config.threshold
+    }
+
+    /// Changes the speech threshold from the next frame on (the listener lowers it while
+    /// the echo canceller is taking the assistant's voice out: see
+    /// [`crate::listen::DOUBLE_TALK_THRESHOLD`]).
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.config.threshold = threshold;
+    }
+
     /// True while an utterance is open.
     pub fn in_speech(&self) -> bool {
         matches!(self.state, State::Speaking { .. })

@@ -193,6 +193,9 @@ pub enum ListenEvent {
         /// The device.
         device: String,
     },
+    /// The echo canceller has heard enough of the assistant's voice to take it out
+    /// (`EchoCanceller::has_learned`): from now on speech over the voice is the user's.
+    EchoCancellerReady,
     /// The echo canceller failed and was dropped: listening goes on without it, so what
     /// the speakers play is heard again (voice barge-in must stop).
     EchoCancellerStopped {
@@ -223,6 +226,11 @@ pub struct Listener {
     resampler: Option<(u32, StreamResampler)>,
     /// Takes what the assistant plays out of the source's audio, when set.
     echo: Option<EchoCanceller>,
+    /// [`ListenEvent::EchoCancellerReady`] was sent.
+    echo_ready_told: bool,
+    /// The endpointer's own speech threshold (lowered while the assistant's voice is
+    /// taken out, [`DOUBLE_TALK_THRESHOLD`]).
+    threshold: f32,
     /// The last few seconds of audio, for pre-roll.
     recent: Vec<f32>,
     /// Stream position (samples) of `recent[0]`.
@@ -249,6 +257,12 @@ pub const PAUSE_REPORT_MS: u32 = 60;
 /// Speech heard this recently at a key release means the user is still finishing a word.
 const STILL_SPEAKING_MS: u32 = 100;
 
+/// The speech threshold while the echo canceller takes the assistant's voice out (once it
+/// has learned the room): during double talk AEC3's suppressor turns the user down by
+/// 10-30 dB with the echo, and Silero's probability on what is left of a word falls to
+/// 0.3-0.5; the voice's own residue stays under 0.05 (crates/sotto-audio/tests/echo.rs).
+pub const DOUBLE_TALK_THRESHOLD: f32 = 0.35;
+
 /// Audio kept for pre-roll: enough for the longest pre-roll plus the endpointer's
 /// announcement delay.
 const RECENT_MS: usize = 3_000;
@@ -264,12 +278,15 @@ fn samples(ms: u64) -> usize {
 impl Listener {
     /// A listener using `endpointer`'s detector (hands-free) and settings from `config`.
     pub fn new(config: ListenerConfig, endpointer: Endpointer) -> Listener {
+        let threshold = endpointer.threshold();
         Listener {
             meter: LevelMeter::new(config.level_window_ms),
             config,
             endpointer,
             resampler: None,
             echo: None,
+            echo_ready_told: false,
+            threshold,
             recent: Vec::new(),
             recent_from: 0,
             position: 0,
@@ -339,11 +356,32 @@ impl Listener {
         };
         let speech_rate = resampler.push(&mono)?;
         match self.echo.as_mut().map(|c| c.process(&speech_rate)) {
-            Some(Ok(clean)) => self.push(&clean),
+            Some(Ok(clean)) => {
+                if let Some(canceller) = self.echo.as_ref() {
+                    // Over the assistant's voice, AEC3's suppressor turns the user down
+                    // with the echo: what is left of them is heard more readily.
+                    let double_talk = canceller.has_learned() && canceller.playing();
+                    self.endpointer.set_threshold(if double_talk {
+                        self.threshold.min(DOUBLE_TALK_THRESHOLD)
+                    } else {
+                        self.threshold
+                    });
+                }
+                let learned = !self.echo_ready_told
+                    && self.echo.as_ref().is_some_and(EchoCanceller::has_learned);
+                if !learned {
+                    return self.push(&clean);
+                }
+                self.echo_ready_told = true;
+                let mut events = vec![ListenEvent::EchoCancellerReady];
+                events.extend(self.push(&clean)?);
+                Ok(events)
+            }
             Some(Err(e)) => {
                 // Listening goes on without it: the microphone is not lost.
                 tracing::warn!("echo cancellation stopped: {e}");
                 self.echo = None;
+                self.endpointer.set_threshold(self.threshold);
                 let mut events = vec![ListenEvent::EchoCancellerStopped {
                     reason: e.to_string(),
                 }];

@@ -191,6 +191,9 @@ pub async fn start(
     if listener.echo_stats().is_none() {
         // No canceller (off, or it could not start): the assistant would hear itself.
         turn.barge_in_while_speaking = false;
+    } else {
+        // Not before the canceller has learned the room (its first seconds of voice).
+        turn.barge_in_waits_for_canceller = true;
     }
     let (assistant, events) =
         Assistant::start(engines, turn, launch.input, listener).map_err(|e| AssembleError {
@@ -311,6 +314,33 @@ async fn assemble(
         },
         listener,
     ))
+}
+
+/// The language model `settings` ask for, as the assistant builds it (the local model
+/// in its worker, started; the cloud provider in front of it when chosen, with its
+/// fallback and offline switch): for other users of the same model (the local API).
+pub async fn language_model(
+    store: &ModelStore,
+    settings: &Settings,
+    keys: KeyStore,
+    llm_threads: usize,
+) -> Result<Arc<dyn Llm>, AssembleError> {
+    let model = store
+        .require(&settings.llm_model)
+        .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
+    let mut config =
+        LocalConfig::new(model.main_file()).map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
+    config.threads = Some(llm_threads);
+    let local = LocalLlm::new(config);
+    local
+        .start()
+        .await
+        .map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
+    let local: Arc<dyn Llm> = Arc::new(local);
+    match CloudChoice::from_settings(settings, keys) {
+        Some(cloud) => with_cloud(local, &cloud).await,
+        None => Ok(local),
+    }
 }
 
 /// The cloud provider in `cloud`, backed by `local` when the user asked for that.

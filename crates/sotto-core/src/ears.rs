@@ -52,6 +52,8 @@ pub enum Heard {
     Lost(String),
     /// The microphone works again (plugged back in): the device's name.
     Restored(String),
+    /// The echo canceller has learned the room: speech over the voice is the user's.
+    EchoReady,
     /// The echo canceller failed: the assistant hears its own voice again (why).
     EchoStopped(String),
     /// The source ended (a WAV file played out).
@@ -128,6 +130,7 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
             ListenEvent::LimitReached { limit_ms } => Heard::LimitReached(limit_ms),
             ListenEvent::SourceLost { message, .. } => Heard::Lost(message),
             ListenEvent::SourceRestored { device } => Heard::Restored(device),
+            ListenEvent::EchoCancellerReady => Heard::EchoReady,
             ListenEvent::EchoCancellerStopped { reason } => Heard::EchoStopped(reason),
         };
         if out.send(heard).is_err() {

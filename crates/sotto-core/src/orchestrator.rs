@@ -53,6 +53,10 @@ pub struct TurnSettings {
     /// it): without it, the assistant would hear its own voice and interrupt itself, and
     /// speech while it speaks is taken for that echo.
     pub barge_in_while_speaking: bool,
+    /// Voice barge-in waits for the echo canceller to have learned the room
+    /// ([`Heard::EchoReady`]): until then what is heard over the voice may be the voice
+    /// itself, and the echo guard applies. Set when a canceller is attached.
+    pub barge_in_waits_for_canceller: bool,
     /// Earlier turns sent with each question.
     pub history_turns: usize,
     /// The most words an answer says (0: no limit), ended at a sentence; several times
@@ -88,6 +92,7 @@ impl Default for TurnSettings {
             split: SplitConfig::default(),
             partial_interval_ms: 600,
             barge_in_while_speaking: false,
+            barge_in_waits_for_canceller: false,
             history_turns: 6,
             answer_words: 60,
             stall_timeout: Duration::from_secs(90),
@@ -260,6 +265,9 @@ pub(crate) struct Orchestrator {
     /// Voice barge-in: the voice is paused on speech that may be the user taking the
     /// turn; when it plays on if that speech does not last.
     resume_at: Option<tokio::time::Instant>,
+    /// The echo canceller has learned the room (or none is waited for): voice barge-in
+    /// may act.
+    echo_ready: bool,
     /// Hands-free: the audio of the utterance being transcribed, kept in case its
     /// transcript sounds broken off.
     utterance_audio: Option<Vec<f32>>,
@@ -296,6 +304,7 @@ impl Orchestrator {
         stages: Stages,
         engines: AnswerEngines,
     ) -> Orchestrator {
+        let echo_ready = !settings.barge_in_waits_for_canceller;
         Orchestrator {
             settings,
             origin,
@@ -316,6 +325,7 @@ impl Orchestrator {
             played_seen: 0,
             silent_close_at: None,
             resume_at: None,
+            echo_ready,
             last_sound: None,
             utterance_audio: None,
             held: None,
@@ -635,7 +645,7 @@ impl Orchestrator {
                 if self.answering() {
                     let echo_possible = self.player.queued_samples() > 0
                         || self.last_sound.is_some_and(|t| t.elapsed() < ECHO_TAIL);
-                    if echo_possible && !self.settings.barge_in_while_speaking {
+                    if echo_possible && !self.voice_barge_in() {
                         // Probably our own voice: not a new turn.
                         let _ = self.stages.ears.send(EarsControl::Cancel);
                         return;
@@ -679,7 +689,7 @@ impl Orchestrator {
             }
             Heard::Onset => {
                 if self.answering()
-                    && self.settings.barge_in_while_speaking
+                    && self.voice_barge_in()
                     && self.state == AssistantState::Speaking
                     && self.resume_at.is_none()
                 {
@@ -736,6 +746,10 @@ impl Orchestrator {
                 if was_lost && !self.answering() && self.state == AssistantState::Idle {
                     self.rest(self.state_turn);
                 }
+            }
+            Heard::EchoReady => {
+                tracing::info!("the echo canceller has learned the room: voice barge-in is on");
+                self.echo_ready = true;
             }
             Heard::EchoStopped(reason) => {
                 // The assistant hears its own voice again: speech over it must not
@@ -1243,6 +1257,11 @@ impl Orchestrator {
     /// Ends the current turn and goes to the resting state.
     fn finish(&mut self, outcome: TurnOutcome) {
         self.end_turn(outcome, true);
+    }
+
+    /// Whether speech over the voice may pause and interrupt it now.
+    fn voice_barge_in(&self) -> bool {
+        self.settings.barge_in_while_speaking && self.echo_ready
     }
 
     /// Plays on after a pause for speech that did not last (nothing when not paused).
