@@ -213,6 +213,7 @@ fn e2e(ws: &setup::Workspace) -> Result<(), String> {
     let mut cmd = setup::npm(&["run", "e2e"]);
     // Its own settings, history and autostart folder: the user's are never touched.
     cmd.env("SOTTO_APP", ws.app())
+        .env("SOTTO_BIN", ws.sotto_bin())
         .env("SOTTO_SCREENSHOTS", &shots)
         .env("SOTTO_TEST_INPUT", &question)
         .env("SOTTO_E2E_DIR", &dir)

@@ -133,6 +133,11 @@ impl Workspace {
             .ok_or_else(|| "`sotto models dir` failed".to_string())
     }
 
+    /// The freshly built `sotto` command.
+    pub fn sotto_bin(&self) -> PathBuf {
+        self.bin("sotto")
+    }
+
     /// The desktop app binary.
     pub fn app(&self) -> PathBuf {
         self.bin("sotto-app")

@@ -11,9 +11,25 @@ pub fn read(path: &Path) -> Result<AudioBuffer, AudioError> {
         reason,
     };
     let reader = hound::WavReader::open(path).map_err(|e| fail(e.to_string()))?;
+    samples_of(reader).map_err(fail)
+}
+
+/// Reads a whole WAV file held in memory (an upload) into f32 samples; `name` says
+/// where it came from in the error.
+pub fn read_bytes(bytes: &[u8], name: &str) -> Result<AudioBuffer, AudioError> {
+    let fail = |reason: String| AudioError::ReadWav {
+        path: name.to_string(),
+        reason,
+    };
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| fail(e.to_string()))?;
+    samples_of(reader).map_err(fail)
+}
+
+fn samples_of<R: std::io::Read>(reader: hound::WavReader<R>) -> Result<AudioBuffer, String> {
     let spec = reader.spec();
     if spec.channels == 0 || spec.sample_rate == 0 {
-        return Err(fail("it declares no channels or a zero sample rate".into()));
+        return Err("it declares no channels or a zero sample rate".into());
     }
     let samples: Result<Vec<f32>, hound::Error> = match spec.sample_format {
         hound::SampleFormat::Float => reader.into_samples::<f32>().collect(),
@@ -26,7 +42,7 @@ pub fn read(path: &Path) -> Result<AudioBuffer, AudioError> {
         }
     };
     Ok(AudioBuffer {
-        samples: samples.map_err(|e| fail(e.to_string()))?,
+        samples: samples.map_err(|e| e.to_string())?,
         channels: spec.channels,
         sample_rate: spec.sample_rate,
     })

@@ -5,6 +5,7 @@ mod keys;
 mod models;
 mod run;
 mod say;
+mod serve;
 mod transcribe;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Converse(run::ConverseArgs),
     /// Speak text with one of Sotto's voices (on the speakers, or --out FILE.wav).
     Say(say::SayArgs),
+    /// Serve the local API (OpenAI-compatible speech and chat) on 127.0.0.1.
+    Serve(serve::ServeArgs),
     /// Store, list and remove API keys in the system keychain.
     Keys {
         #[command(subcommand)]
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => run::run(args),
         Command::Converse(args) => run::converse(args),
         Command::Keys { command } => keys::run(command),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,
