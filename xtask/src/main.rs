@@ -23,8 +23,8 @@ commands:
   run [--headless [FILE.wav]]  install what is missing, then start Sotto
   test                         install what is missing, then run every check and test
   bench [STAGE]                install what is missing, then measure (release build);
-                               STAGE: vad, stt, stream, llm, answers, tts, voice or all
-                               (the default)
+                               STAGE: vad, stt, stream, llm, answers, api, tts, voice or
+                               all (the default; api: the local API's overhead)
   bench echo [--user-speech DIR] [--json FILE] [--trials N]
                                echo cancellation in a simulated room: ERLE, the assistant's
                                own voice never taken for the user, voice barge-in

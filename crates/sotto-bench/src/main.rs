@@ -4,6 +4,7 @@
 //! These are benchmarks, not tests: they report numbers and never fail on a slow machine.
 
 mod answers;
+mod api;
 mod echo;
 mod grade;
 mod llm;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or_default();
     let result = match which.as_str() {
         "answers" => answers::run(rest),
+        "api" => api::run(),
         "echo" => echo::run(rest),
         "stt" => stt::run(),
         "stream" => stream::run(),
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
             .and_then(|()| tts::run())
             .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, echo, tts, voice, soak, all)"
+            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, api, echo, tts, voice, soak, all)"
         )),
     };
     match result {
