@@ -515,6 +515,10 @@ impl Live {
         question: &str,
         clip: &[f32],
     ) -> anyhow::Result<Option<Trial>> {
+        // Each trial on its own: with the earlier (interrupted) answers in its context,
+        // the model repeats what it said last time the same question came, cut where
+        // the user cut it.
+        self.assistant.send(Command::NewConversation);
         self.assistant.send(Command::SendText(question.into()));
         let limit = tokio::time::Instant::now() + TURN_LIMIT;
         let mut answer = String::new();

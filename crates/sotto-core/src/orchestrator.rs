@@ -114,6 +114,9 @@ pub enum Command {
     Interrupt,
     /// A typed question instead of a spoken one.
     SendText(String),
+    /// Start over: the next question is asked without the earlier turns (history on disk
+    /// is kept). Stops an answer in progress.
+    NewConversation,
     /// Stop everything.
     Shutdown,
 }
@@ -571,6 +574,12 @@ impl Orchestrator {
                     text: text.clone(),
                 });
                 self.answer(id, text);
+            }
+            Command::NewConversation => {
+                if self.answering() {
+                    self.interrupt();
+                }
+                self.context.clear();
             }
             Command::Shutdown => {}
         }

@@ -1686,3 +1686,24 @@ async fn an_interrupt_while_the_final_is_decoded_abandons_it_and_the_next_questi
     assert_eq!(outcome, TurnOutcome::Answered);
     assert_eq!(finals(&events), ["what time is it"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_conversation_asks_without_the_earlier_turns() {
+    let mut rig = start(Parts::default());
+    rig.send(Command::SendText("What is the capital of France?".into()));
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    rig.send(Command::SendText("And of Spain?".into()));
+    rig.until_finished().await;
+    rig.send(Command::NewConversation);
+    rig.send(Command::SendText("Hello.".into()));
+    rig.until_finished().await;
+    let turns: Vec<usize> = rig
+        .llm
+        .requests()
+        .iter()
+        .map(|r| r.turns().count())
+        .collect();
+    // The second question came with the first turn; the one after starting over alone.
+    assert_eq!(turns, [1, 3, 1]);
+}
