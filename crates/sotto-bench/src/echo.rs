@@ -18,7 +18,8 @@
 //!      assistant remembers of its answer is what was heard. Pauses of the voice with
 //!      nobody talking are counted too.
 //! 3. Voice to voice in the room, canceller on against off (voice barge-in off in both so
-//!    that only the canceller differs): the soak's eight spoken questions each.
+//!    that only the canceller differs): two assistants, the soak's eight spoken questions
+//!    twice, each asked of both in turn (which goes first alternating), paired.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -149,6 +150,10 @@ struct Report {
     v2v_off_p50: f64,
     v2v_on_p95: f64,
     v2v_off_p95: f64,
+    /// Canceller on minus off, question by question: the median.
+    v2v_paired_median_ms: f64,
+    /// How many questions both answered.
+    v2v_pairs: usize,
 }
 
 /// Runs the echo benchmark.
@@ -219,19 +224,39 @@ async fn measure(options: &Options) -> anyhow::Result<()> {
     }
     live.stop().await;
 
-    // 3. Voice to voice in the room, canceller on and off.
+    // 3. Voice to voice in the room, canceller on and off: two assistants (voice
+    //    barge-in off in both, so that only the canceller differs), each question asked
+    //    of both in turn, which goes first alternating, every question twice. Each turn
+    //    starts a new conversation, so both answer the same thing.
     let questions = spoken_16k(&store, &crate::soak::QUESTIONS)?;
-    let mut v2v = Vec::new();
-    for cancel in [true, false] {
-        let mut live = Live::start(&store, ROOMS[0].1, cancel, false).await?;
-        let times = live.spoken_turns(&questions).await?;
-        live.stop().await;
-        eprintln!(
-            "bench: voice to voice, canceller {}: {times:?}",
-            if cancel { "on" } else { "off" }
-        );
-        v2v.push(times);
+    let mut on = Live::start(&store, ROOMS[0].1, true, false).await?;
+    let mut off = Live::start(&store, ROOMS[0].1, false, false).await?;
+    let mut v2v = [Vec::new(), Vec::new()];
+    let mut pairs = Vec::new();
+    for (i, question) in questions.iter().chain(questions.iter()).enumerate() {
+        let (first, second) = if i % 2 == 0 {
+            (&mut on, &mut off)
+        } else {
+            (&mut off, &mut on)
+        };
+        let a = first.spoken_turn(question).await?;
+        let b = second.spoken_turn(question).await?;
+        let (t_on, t_off) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        if let Some(t) = t_on {
+            v2v[0].push(t);
+        }
+        if let Some(t) = t_off {
+            v2v[1].push(t);
+        }
+        if let (Some(x), Some(y)) = (t_on, t_off) {
+            pairs.push(x - y);
+        }
     }
+    on.stop().await;
+    off.stop().await;
+    eprintln!("bench: voice to voice, canceller on: {:?}", v2v[0]);
+    eprintln!("bench: voice to voice, canceller off: {:?}", v2v[1]);
+    eprintln!("bench: on - off, per question: {pairs:?}");
 
     let detected: Vec<&Trial> = trials.iter().filter(|t| t.interrupted).collect();
     let detect: Vec<f64> = detected.iter().map(|t| t.detect_ms).collect();
@@ -258,6 +283,8 @@ async fn measure(options: &Options) -> anyhow::Result<()> {
         v2v_off_p50: quantile(&v2v[1], 0.5),
         v2v_on_p95: quantile(&v2v[0], 0.95),
         v2v_off_p95: quantile(&v2v[1], 0.95),
+        v2v_paired_median_ms: quantile(&pairs, 0.5),
+        v2v_pairs: pairs.len(),
     };
     print_report(&report);
     if let Some(path) = &options.json {
@@ -304,8 +331,14 @@ fn print_report(r: &Report) {
         r.interrupts_detected
     );
     println!(
-        "Voice to voice in the room (8 spoken questions, hands-free): canceller on {:.0} ms p50 / {:.0} ms p95, off {:.0} / {:.0} ms.",
-        r.v2v_on_p50, r.v2v_on_p95, r.v2v_off_p50, r.v2v_off_p95
+        "Voice to voice in the room (8 spoken questions twice, hands-free, asked of both in turn): canceller on {:.0} ms p50 / {:.0} ms p95, \
+         off {:.0} / {:.0} ms; on - off per question {:+.0} ms median over {} pairs.",
+        r.v2v_on_p50,
+        r.v2v_on_p95,
+        r.v2v_off_p50,
+        r.v2v_off_p95,
+        r.v2v_paired_median_ms,
+        r.v2v_pairs
     );
 }
 
@@ -688,30 +721,30 @@ impl Live {
         }
     }
 
-    /// Says each question into the room and returns the voice-to-voice times.
-    async fn spoken_turns(&mut self, questions: &[Vec<f32>]) -> anyhow::Result<Vec<f64>> {
-        let mut times = Vec::new();
-        for question in questions {
-            self.room.say(question.clone());
-            let limit = tokio::time::Instant::now() + TURN_LIMIT;
-            loop {
-                let Some(event) = self.next_event(limit).await? else {
-                    eprintln!("bench: a spoken question was not answered in time");
-                    break;
-                };
-                if let Event::TurnFinished {
-                    outcome, timings, ..
-                } = event
-                {
-                    if outcome == TurnOutcome::Answered {
-                        times.extend(timings.v2v_ms);
-                        break;
-                    }
-                }
+    /// Says `question` into the room, in a new conversation, and returns its voice to
+    /// voice time (`None`: not answered in time).
+    async fn spoken_turn(&mut self, question: &[f32]) -> anyhow::Result<Option<f64>> {
+        self.assistant.send(Command::NewConversation);
+        self.room.say(question.to_vec());
+        let limit = tokio::time::Instant::now() + TURN_LIMIT;
+        let mut time = None;
+        loop {
+            let Some(event) = self.next_event(limit).await? else {
+                eprintln!("bench: a spoken question was not answered in time");
+                break;
+            };
+            if let Event::TurnFinished {
+                outcome: TurnOutcome::Answered,
+                timings,
+                ..
+            } = event
+            {
+                time = timings.v2v_ms;
+                break;
             }
-            self.settle().await?;
         }
-        Ok(times)
+        self.settle().await?;
+        Ok(time)
     }
 }
 
