@@ -178,7 +178,7 @@ fn conversation(
                     ScreenPolicy::Refuse => {
                         return Err(ApiError::bad_request(
                             "screened",
-                            &format!("Refused: the text {why}. Sotto's API does not pass on attempts to override the assistant's instructions (the screen can be set to warn instead in Settings)"),
+                            &format!("Refused: the text {why}. Sotto's API does not pass on attempts to override the assistant's instructions (`sotto serve --screen warn` lets such text through with a warning)"),
                         ))
                     }
                     ScreenPolicy::Warn => warning = Some(why),

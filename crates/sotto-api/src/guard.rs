@@ -72,12 +72,12 @@ fn admit(
         .map(str::trim);
     let Some(token) = token else {
         return Err(ApiError::unauthorized(
-            "No API token: send `Authorization: Bearer <token>` with the token from Sotto's Settings (or `sotto serve --print-token`)",
+            "No API token: send `Authorization: Bearer <token>` with the token `sotto serve --print-token` prints (kept in ~/.config/sotto/api-token)",
         ));
     };
     if !same_secret(token.as_bytes(), state.config.token.as_bytes()) {
         return Err(ApiError::unauthorized(
-            "Wrong API token: copy the current one from Sotto's Settings (it changes when regenerated)",
+            "Wrong API token: `sotto serve --print-token` prints the current one (it changes when regenerated)",
         ));
     }
     state

@@ -146,7 +146,7 @@ pub(crate) struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The port is taken or not allowed.
-    #[error("cannot listen on 127.0.0.1:{port}: {source}. Choose another port in Settings (0 picks a free one)")]
+    #[error("cannot listen on 127.0.0.1:{port}: {source}. Choose another port (`sotto serve --port N`; 0 picks a free one)")]
     Bind {
         /// The port asked for.
         port: u16,
