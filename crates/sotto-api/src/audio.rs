@@ -279,24 +279,13 @@ pub(crate) struct SpeechBody {
     speed: Option<f32>,
 }
 
-pub(crate) fn json_rejection(e: &JsonRejection, limit: usize) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large(&format!(
-            "The request body is larger than {} KB",
-            limit >> 10
-        ))
-    } else {
-        ApiError::bad_request("invalid_json", &e.body_text())
-    }
-}
-
 /// `POST /v1/audio/speech`.
 pub(crate) async fn speech(
     State(state): State<AppState>,
     body: Result<Json<SpeechBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let limits = &state.config.limits;
-    let Json(body) = body.map_err(|e| json_rejection(&e, limits.max_json_bytes))?;
+    let Json(body) = body.map_err(|e| ApiError::from_json(&e, limits.max_json_bytes))?;
     let text = strip_controls(&body.input).trim().to_string();
     if text.is_empty() {
         return Err(ApiError::bad_request(

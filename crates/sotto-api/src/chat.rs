@@ -18,7 +18,6 @@ use sotto_llm::{
     Answer, CancellationToken, ChatRequest, Chunk, FinishReason, LlmError, Message, Role, Sampling,
 };
 
-use crate::audio::json_rejection;
 use crate::screen::{self, strip_controls, ScreenPolicy};
 use crate::{ApiError, AppState};
 
@@ -81,7 +80,8 @@ pub(crate) async fn completions(
     headers: HeaderMap,
     body: Result<Json<ChatBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| json_rejection(&e, state.config.limits.max_json_bytes))?;
+    let Json(body) =
+        body.map_err(|e| ApiError::from_json(&e, state.config.limits.max_json_bytes))?;
     let client = client_name(peer, &headers);
     let (messages, warning) = conversation(&body.messages, &state, &client)?;
     let max_tokens = body

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -108,6 +109,19 @@ impl ApiError {
     /// 500 or 503: an engine failed.
     pub fn engine(status: StatusCode, message: &str) -> ApiError {
         ApiError::new(status, "server_error", "engine_error", message)
+    }
+
+    /// A JSON body that could not be taken: 413 over `limit` bytes, else 400 with what
+    /// is wrong in it.
+    pub fn from_json(rejection: &JsonRejection, limit: usize) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(&format!(
+                "The request body is larger than {} KB",
+                limit >> 10
+            ))
+        } else {
+            ApiError::bad_request("invalid_json", &rejection.body_text())
+        }
     }
 
     /// The JSON body.

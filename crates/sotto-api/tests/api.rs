@@ -70,6 +70,19 @@ impl Fixture {
         self.http.post(self.url(path)).bearer_auth(TOKEN)
     }
 
+    /// `GET /v1/models` with `token` (none: no Authorization header) and one more
+    /// header, if given.
+    async fn models(&self, token: Option<&str>, header: Option<(&str, &str)>) -> reqwest::Response {
+        let mut request = self.http.get(self.url("/v1/models"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        request.send().await.unwrap()
+    }
+
     async fn transcribe(&self, wav: &[u8], format: &str) -> reqwest::Response {
         let (content_type, body) = multipart(&[
             ("model", None, b"whisper-1".as_slice()),
@@ -144,16 +157,7 @@ async fn a_client_transcribes_speaks_and_chats_through_the_api() {
     assert!(f.server.url().starts_with("http://127.0.0.1:"));
 
     // Models: the three engines.
-    let models: Value = f
-        .http
-        .get(f.url("/v1/models"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = f.models(Some(TOKEN), None).await.json().await.unwrap();
     assert_eq!(models["object"], "list");
     let ids: Vec<&str> = models["data"]
         .as_array()
@@ -305,41 +309,25 @@ async fn what_comes_from_outside_is_refused_with_a_reason() {
     let code = |r: &Value| r["error"]["code"].as_str().unwrap_or_default().to_string();
 
     // No token, a wrong one.
-    let r = f.http.get(&models).send().await.unwrap();
+    let r = f.models(None, None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
         .contains("Bearer"));
-    let r = f
-        .http
-        .get(&models)
-        .bearer_auth("sotto-wrong")
-        .send()
-        .await
-        .unwrap();
+    let r = f.models(Some("sotto-wrong"), None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // A web page, even with the token; a name that is not this machine; a preflight.
     let r = f
-        .http
-        .get(&models)
-        .bearer_auth(TOKEN)
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+        .models(Some(TOKEN), Some(("origin", "https://evil.example")))
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let r = f
-        .http
-        .get(&models)
-        .bearer_auth(TOKEN)
-        .header("host", "rebound.evil.example")
-        .send()
-        .await
-        .unwrap();
+        .models(Some(TOKEN), Some(("host", "rebound.evil.example")))
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = f
         .http
@@ -353,13 +341,8 @@ async fn what_comes_from_outside_is_refused_with_a_reason() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     // A program on this machine that sends a loopback origin is fine.
     let r = f
-        .http
-        .get(&models)
-        .bearer_auth(TOKEN)
-        .header("origin", "http://127.0.0.1:5173")
-        .send()
-        .await
-        .unwrap();
+        .models(Some(TOKEN), Some(("origin", "http://127.0.0.1:5173")))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // Not a WAV; a WAV too long; an upload too big; a body too big.
@@ -445,13 +428,7 @@ async fn a_flood_is_slowed_with_retry_after() {
     let mut ok = 0;
     let mut limited = Vec::new();
     for _ in 0..60 {
-        let r = f
-            .http
-            .get(f.url("/v1/models"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = f.models(Some(TOKEN), None).await;
         match r.status() {
             StatusCode::OK => ok += 1,
             StatusCode::TOO_MANY_REQUESTS => limited.push(r),
@@ -471,13 +448,7 @@ async fn a_flood_is_slowed_with_retry_after() {
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     // After the wait, it answers again.
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    let r = f
-        .http
-        .get(f.url("/v1/models"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = f.models(Some(TOKEN), None).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // The screen set to warn lets the text through and says so.

@@ -357,24 +357,20 @@ impl Listener {
         let speech_rate = resampler.push(&mono)?;
         match self.echo.as_mut().map(|c| c.process(&speech_rate)) {
             Some(Ok(clean)) => {
-                if let Some(canceller) = self.echo.as_ref() {
-                    // Over the assistant's voice, AEC3's suppressor turns the user down
-                    // with the echo: what is left of them is heard more readily.
-                    let double_talk = canceller.has_learned() && canceller.playing();
-                    self.endpointer.set_threshold(if double_talk {
-                        self.threshold.min(DOUBLE_TALK_THRESHOLD)
-                    } else {
-                        self.threshold
-                    });
+                let learned = self.echo.as_ref().is_some_and(EchoCanceller::has_learned);
+                let playing = self.echo.as_ref().is_some_and(EchoCanceller::playing);
+                // Over the assistant's voice, AEC3's suppressor turns the user down with
+                // the echo: what is left of them is heard more readily.
+                self.endpointer.set_threshold(if learned && playing {
+                    self.threshold.min(DOUBLE_TALK_THRESHOLD)
+                } else {
+                    self.threshold
+                });
+                let mut events = self.push(&clean)?;
+                if learned && !self.echo_ready_told {
+                    self.echo_ready_told = true;
+                    events.insert(0, ListenEvent::EchoCancellerReady);
                 }
-                let learned = !self.echo_ready_told
-                    && self.echo.as_ref().is_some_and(EchoCanceller::has_learned);
-                if !learned {
-                    return self.push(&clean);
-                }
-                self.echo_ready_told = true;
-                let mut events = vec![ListenEvent::EchoCancellerReady];
-                events.extend(self.push(&clean)?);
                 Ok(events)
             }
             Some(Err(e)) => {

@@ -29,10 +29,7 @@ const TOKEN: &str = "sotto-bench-token-0123456789abcdef0123456789";
 
 /// Runs the API overhead benchmark.
 pub fn run() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(measure())
 }
 
@@ -53,7 +50,7 @@ async fn measure() -> anyhow::Result<()> {
         },
     )?);
     let llm =
-        sotto_core::assemble::language_model(&store, &settings, KeyStore::default(), threads.llm)
+        sotto_core::assemble::language_model(&store, &settings, KeyStore::default(), &threads)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     let server = Server::start(

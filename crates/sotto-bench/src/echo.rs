@@ -159,10 +159,7 @@ struct Report {
 /// Runs the echo benchmark.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = Options::parse(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(measure(&options))
 }
 

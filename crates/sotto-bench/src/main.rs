@@ -61,6 +61,15 @@ fn soak_turns(args: &[String]) -> anyhow::Result<usize> {
     }
 }
 
+/// The runtime the async benchmarks run on: two workers, as on this project's 2-core
+/// reference machine.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// The value at quantile `q` (0..=1) of `values`, nearest-rank.
 pub fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {

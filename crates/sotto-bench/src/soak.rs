@@ -80,10 +80,7 @@ struct Sample {
 
 /// Runs the soak for `turns` turns; fails when a turn hangs or a limit is missed.
 pub fn run(turns: usize) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(soak(turns))
 }
 

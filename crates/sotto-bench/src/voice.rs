@@ -49,10 +49,7 @@ struct ModeRow {
 
 /// Runs the voice-to-voice benchmark and prints its tables.
 pub fn run() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(measure())
 }
 

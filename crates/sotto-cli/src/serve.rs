@@ -84,7 +84,7 @@ async fn serve(
         },
     )?;
     let llm =
-        sotto_core::assemble::language_model(&store, &settings, KeyStore::default(), threads.llm)
+        sotto_core::assemble::language_model(&store, &settings, KeyStore::default(), &threads)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     let engines = ApiEngines {

@@ -242,17 +242,7 @@ async fn assemble(
         },
     )
     .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
-    let model = store
-        .require(&choice.llm_model)
-        .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
-    let mut config =
-        LocalConfig::new(model.main_file()).map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
-    config.threads = Some(threads.llm);
-    config.batch_threads = Some(threads.llm_batch);
-    let llm = LocalLlm::new(config);
-    llm.start()
-        .await
-        .map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
+    let local = started_local_model(store, &choice.llm_model, &threads).await?;
     let mut voice = sotto_tts::load_voice(store, &choice.voice, threads.voice)
         .map_err(|e| failed(ErrorKind::Voice)(e.to_string()))?;
     let instant = match &choice.intents {
@@ -298,7 +288,6 @@ async fn assemble(
             Err(e) => tracing::warn!("echo cancellation is off: {e}"),
         }
     }
-    let local: Arc<dyn Llm> = Arc::new(llm);
     let llm = match &choice.cloud {
         Some(cloud) => with_cloud(local, cloud).await?,
         None => local,
@@ -323,24 +312,34 @@ pub async fn language_model(
     store: &ModelStore,
     settings: &Settings,
     keys: KeyStore,
-    llm_threads: usize,
+    threads: &EngineThreads,
+) -> Result<Arc<dyn Llm>, AssembleError> {
+    let local = started_local_model(store, &settings.llm_model, threads).await?;
+    match CloudChoice::from_settings(settings, keys) {
+        Some(cloud) => with_cloud(local, &cloud).await,
+        None => Ok(local),
+    }
+}
+
+/// The installed model `id` in its worker, started, with the threads of `threads`.
+async fn started_local_model(
+    store: &ModelStore,
+    id: &str,
+    threads: &EngineThreads,
 ) -> Result<Arc<dyn Llm>, AssembleError> {
     let model = store
-        .require(&settings.llm_model)
+        .require(id)
         .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
     let mut config =
         LocalConfig::new(model.main_file()).map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
-    config.threads = Some(llm_threads);
+    config.threads = Some(threads.llm);
+    config.batch_threads = Some(threads.llm_batch);
     let local = LocalLlm::new(config);
     local
         .start()
         .await
         .map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
-    let local: Arc<dyn Llm> = Arc::new(local);
-    match CloudChoice::from_settings(settings, keys) {
-        Some(cloud) => with_cloud(local, &cloud).await,
-        None => Ok(local),
-    }
+    Ok(Arc::new(local))
 }
 
 /// The cloud provider in `cloud`, backed by `local` when the user asked for that.
