@@ -1,19 +1,23 @@
 //! The assistant inside the app: one task starts the engines (`sotto_core::assemble`, the
 //! same wiring as the CLI), then owns the running [`Assistant`] and relays the window's
-//! commands to it; another forwards every assistant event to the window.
+//! commands (and the local API's) to it; another forwards every assistant event to the
+//! window and to the local API's clients.
 
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
+use sotto_api::LiveAssistant;
 use sotto_audio::capture::Microphone;
-use sotto_audio::{AudioBuffer, CaptureEvent, ListenMode, Pace, PlaybackError, Player};
+use sotto_audio::{CaptureEvent, ListenMode, Pace, PlaybackError, Player, SpokenClips};
 use sotto_core::assemble::{self, default_intents_path, Launch};
 use sotto_core::settings::Settings;
-use sotto_core::{Assistant, AssistantState, ErrorKind, Event, Memory};
+use sotto_core::{Assistant, AssistantState, Command, ErrorKind, Event, Memory};
+use sotto_llm::Llm;
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
 use sotto_store::Store;
+use sotto_stt::SpeechToText;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::{mpsc, watch};
 
@@ -35,6 +39,8 @@ pub const EVENTS_FILE_VAR: &str = "SOTTO_EVENTS_FILE";
 enum Control {
     /// A command for the running assistant.
     Ui(UiCommand),
+    /// A command from the local API's WebSocket.
+    Api(Command),
     /// New settings: saved already; restart the assistant with them.
     Apply(Box<Settings>),
     /// First run: download the missing default models, then start.
@@ -51,6 +57,17 @@ pub struct AssistantHandle {
     history: watch::Receiver<Option<Arc<Store>>>,
     notices: watch::Receiver<Vec<Event>>,
     reporter: Arc<Reporter>,
+    live: Arc<LiveAssistant>,
+    shared: watch::Receiver<Option<SharedEngines>>,
+}
+
+/// The running assistant's engines that the local API answers with too.
+#[derive(Clone)]
+pub struct SharedEngines {
+    /// Its language model.
+    pub llm: Arc<dyn Llm>,
+    /// Its speech to text.
+    pub stt: Arc<dyn SpeechToText>,
 }
 
 impl AssistantHandle {
@@ -123,6 +140,16 @@ impl AssistantHandle {
     pub fn history(&self) -> Option<Arc<Store>> {
         self.history.borrow().clone()
     }
+
+    /// The assistant as the local API's WebSocket sees and drives it.
+    pub fn live(&self) -> Arc<LiveAssistant> {
+        Arc::clone(&self.live)
+    }
+
+    /// The running assistant's engines (`None` while none runs), for the local API.
+    pub fn watch_shared(&self) -> watch::Receiver<Option<SharedEngines>> {
+        self.shared.clone()
+    }
 }
 
 /// Starts the assistant in the background; the window follows its progress through
@@ -135,6 +162,11 @@ pub fn start(app: AppHandle) -> AssistantHandle {
     let (history_tx, history) = watch::channel(None);
     let (notices_tx, notices) = watch::channel(Vec::new());
     let (state_tx, state) = watch::channel(AssistantState::Idle);
+    let (shared_tx, shared) = watch::channel(None);
+    let api_commands = commands_tx.clone();
+    let live = Arc::new(LiveAssistant::new(move |command| {
+        let _ = api_commands.send(Control::Api(command));
+    }));
     let loaded = settings_path().map(|p| Settings::load(&p));
     let (settings_tx, settings) = watch::channel(
         loaded
@@ -147,6 +179,7 @@ pub fn start(app: AppHandle) -> AssistantHandle {
         notices: notices_tx,
     });
     let owner_reporter = reporter.clone();
+    let owner_live = Arc::clone(&live);
     tauri::async_runtime::spawn(async move {
         let reporter = owner_reporter;
         if let Some(loaded) = loaded {
@@ -158,6 +191,8 @@ pub fn start(app: AppHandle) -> AssistantHandle {
             history: history_tx,
             settings: settings_tx,
             state: Arc::new(state_tx),
+            shared: shared_tx,
+            live: owner_live,
         };
         run(app, reporter, channels, commands).await;
     });
@@ -169,6 +204,8 @@ pub fn start(app: AppHandle) -> AssistantHandle {
         history,
         notices,
         reporter,
+        live,
+        shared,
     }
 }
 
@@ -209,11 +246,7 @@ enum Input {
     Microphone { _microphone: Microphone },
     /// The test input: the next clip is spoken into the virtual microphone at each start
     /// (after the last, the first again).
-    Virtual {
-        microphone: std_mpsc::Sender<AudioBuffer>,
-        clips: Vec<AudioBuffer>,
-        next: std::sync::atomic::AtomicUsize,
-    },
+    Virtual(SpokenClips),
 }
 
 /// `<config dir>/sotto/settings.toml` (`XDG_CONFIG_HOME` moves it, as it does the
@@ -227,6 +260,10 @@ struct Channels {
     history: watch::Sender<Option<Arc<Store>>>,
     settings: watch::Sender<Settings>,
     state: Arc<watch::Sender<AssistantState>>,
+    /// The running assistant's engines, for the local API.
+    shared: watch::Sender<Option<SharedEngines>>,
+    /// The local API's view of the assistant.
+    live: Arc<LiveAssistant>,
 }
 
 async fn run(
@@ -262,10 +299,14 @@ async fn run(
             &settings,
             history.clone(),
             channels.state.clone(),
+            Arc::clone(&channels.live),
         )
         .await;
         let running = match started {
-            Ok(running) => Some(running),
+            Ok(running) => {
+                let _ = channels.shared.send(Some(running.shared.clone()));
+                Some(running)
+            }
             Err(failed) => {
                 reporter.status(failed);
                 None
@@ -275,6 +316,11 @@ async fn run(
         let next = loop {
             match control.recv().await {
                 Some(Control::Ui(command)) => {
+                    if let Some(running) = &running {
+                        running.send(command.into());
+                    }
+                }
+                Some(Control::Api(command)) => {
                     if let Some(running) = &running {
                         running.send(command);
                     }
@@ -289,6 +335,7 @@ async fn run(
             }
         };
         if let Some(running) = running {
+            let _ = channels.shared.send(None);
             running.stop().await;
         }
         match next {
@@ -306,6 +353,10 @@ fn needs_restart(old: &Settings, new: &Settings) -> bool {
         hotkey: String::new(),
         overlay: false,
         start_on_login: false,
+        // The local API is served beside the assistant (crate::api).
+        api: false,
+        api_port: 0,
+        api_screen: sotto_core::settings::ScreenPolicy::Refuse,
         mode: match s.mode {
             // Both listen the same way; only the hotkey reads them differently.
             ListenMode::Toggle => ListenMode::PushToTalk,
@@ -342,7 +393,7 @@ async fn first_run_setup(
                 Some(Control::Apply(new)) => {
                     let _ = settings.send(*new);
                 }
-                Some(Control::Ui(_)) => {}
+                Some(Control::Ui(_) | Control::Api(_)) => {}
                 None => return false,
             }
         }
@@ -362,25 +413,15 @@ async fn first_run_setup(
 struct Running {
     assistant: Assistant,
     input: Input,
+    shared: SharedEngines,
 }
 
 impl Running {
-    fn send(&self, command: UiCommand) {
-        if let (
-            UiCommand::StartListening,
-            Input::Virtual {
-                microphone,
-                clips,
-                next,
-            },
-        ) = (&command, &self.input)
-        {
-            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(clip) = clips.get(at % clips.len().max(1)) {
-                let _ = microphone.send(clip.clone());
-            }
+    fn send(&self, command: Command) {
+        if let (Command::StartListening, Input::Virtual(clips)) = (&command, &self.input) {
+            clips.speak_next();
         }
-        self.assistant.send(command.into());
+        self.assistant.send(command);
     }
 
     /// Stops the assistant and waits for it (the language model's worker goes with it).
@@ -399,6 +440,7 @@ async fn start_assistant(
     settings: &Settings,
     history: Option<Arc<Store>>,
     state: Arc<watch::Sender<AssistantState>>,
+    live: Arc<LiveAssistant>,
 ) -> Result<Running, AppStatus> {
     let (input, capture_events, microphone) = open_input(reporter, settings.microphone.as_deref())
         .map_err(|message| AppStatus::Failed {
@@ -431,6 +473,11 @@ async fn start_assistant(
             message: e.message,
         })?;
     let (assistant, mut events, answers) = (started.assistant, started.events, started.answers);
+    let shared = SharedEngines {
+        llm: started.llm,
+        stt: started.stt,
+    };
+    live.set_hands_free(settings.mode.is_hands_free());
     let forward = app.clone();
     let mut events_file = events_file();
     tauri::async_runtime::spawn(async move {
@@ -443,6 +490,7 @@ async fn start_assistant(
                     if let Some(file) = events_file.as_mut() {
                         log_event(file, &event);
                     }
+                    live.publish(&event);
                     let _ = forward.emit(EVENT, &event);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -457,7 +505,11 @@ async fn start_assistant(
         microphone,
         speaker,
     });
-    Ok(Running { assistant, input })
+    Ok(Running {
+        assistant,
+        input,
+        shared,
+    })
 }
 
 /// The file [`EVENTS_FILE_VAR`] names, opened for appending.
@@ -521,38 +573,10 @@ type OpenedInput = (Input, std_mpsc::Receiver<CaptureEvent>, String);
 fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, String> {
     if let Some(path) = std::env::var_os(TEST_INPUT_VAR) {
         let (events_tx, events) = std_mpsc::sync_channel(256);
-        let (clips, clips_rx) = std_mpsc::channel();
-        let path = PathBuf::from(path);
-        let files = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-                .flatten()
-                .map(|entry| entry.path())
-                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
-                .collect();
-            files.sort();
-            files
-        } else {
-            vec![path.clone()]
-        };
-        let recorded = files
-            .iter()
-            .map(|file| {
-                sotto_audio::wav::read(file).map_err(|e| format!("{}: {e}", file.display()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if recorded.is_empty() {
-            return Err(format!("no WAV files in {}", path.display()));
-        }
-        sotto_audio::spawn_virtual_microphone(clips_rx, events_tx)
-            .map_err(|e| format!("cannot start the test input: {e}"))?;
-        let name = format!("test input {}", path.display());
-        let input = Input::Virtual {
-            microphone: clips,
-            clips: recorded,
-            next: std::sync::atomic::AtomicUsize::new(0),
-        };
-        return Ok((input, events, name));
+        let clips =
+            SpokenClips::open(std::path::Path::new(&path), events_tx).map_err(|e| e.to_string())?;
+        let name = clips.name().to_string();
+        return Ok((Input::Virtual(clips), events, name));
     }
     // The microphone is kept open: one lost or missing is tried again until it works.
     let (microphone, opened, events) = Microphone::start(device.map(str::to_owned))
@@ -625,6 +649,9 @@ mod tests {
             overlay: !old.overlay,
             start_on_login: true,
             mode: ListenMode::Toggle,
+            api: true,
+            api_port: 0,
+            api_screen: sotto_core::settings::ScreenPolicy::Warn,
             ..old.clone()
         };
         assert!(!needs_restart(&old, &shell_only));

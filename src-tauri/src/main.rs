@@ -4,6 +4,7 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod api;
 mod assistant;
 mod autostart;
 mod choices;
@@ -100,6 +101,7 @@ fn main() {
             let _ = APP.set(app.handle().clone());
             let handle = assistant::start(app.handle().clone());
             let has_tray = shell::install(app.handle(), &handle);
+            app.manage(api::start(app.handle().clone(), handle.clone()));
             app.manage(handle);
             app.manage(HasTray(has_tray));
             if minimized && has_tray {
@@ -136,6 +138,8 @@ fn main() {
             choices::api_key_status,
             choices::api_key_set,
             choices::api_key_delete,
+            api::api_status,
+            api::api_token_regenerate,
             models::models_status,
             history::history_search,
             history::history_turns,

@@ -12,6 +12,8 @@ pub const EVENT: &str = "sotto://event";
 pub const STATUS: &str = "sotto://status";
 /// The Tauri event that carries [`SetupProgress`] while the first-run download runs.
 pub const SETUP: &str = "sotto://setup";
+/// The Tauri event that carries [`LocalApiStatus`] changes.
+pub const API: &str = "sotto://api";
 
 /// What the user asks of the assistant from the window (or the hotkey).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, TS)]
@@ -98,4 +100,16 @@ pub struct SetupProgress {
     /// Bytes to download in all (known from the manifest).
     #[ts(type = "number")]
     pub bytes_total: u64,
+}
+
+/// The local API as the Settings panel shows it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, TS)]
+#[ts(export)]
+pub struct LocalApiStatus {
+    /// Where it listens (`http://127.0.0.1:PORT`), while it runs.
+    pub url: Option<String>,
+    /// The token other programs send (`Authorization: Bearer <token>`), while it runs.
+    pub token: Option<String>,
+    /// Why it does not run though switched on, for a person.
+    pub problem: Option<String>,
 }

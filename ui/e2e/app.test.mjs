@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
+import WebSocket from "ws";
 import { latencyChart } from "./chart.mjs";
 import { openApp, saveScreenshot } from "./webdriver.mjs";
 
@@ -137,4 +138,63 @@ test("the overlay shows the state on top, and a second start brings the first fo
   });
   assert.equal(second.status, 0, `second instance: ${second.stderr}`);
   assert.match(second.stderr, /already running/);
+});
+
+test("the local API, switched on in Settings, drives the assistant the window shows", async () => {
+  await app.waitForText("#state-label", (t) => t === "IDLE", 30_000);
+  await app.execute('document.querySelectorAll(".toast-close").forEach((b) => b.click());');
+  assert.match(await app.text("#local-api-status"), /^Off/);
+  await app.execute(`
+    document.getElementById("setting-api").checked = true;
+    document.getElementById("setting-api_port").value = "0";
+  `);
+  await app.click("#settings-save");
+  const status = await app.waitForText("#local-api-status", (t) => t.startsWith("Listening at"), 60_000);
+  const url = /http:\/\/127\.0\.0\.1:\d+/.exec(status)?.[0];
+  assert.ok(url, status);
+  const token = await app.execute('return document.getElementById("local-api-token").value;');
+  assert.match(token, /^\S{20,}$/);
+  await shot("settings-api.png");
+
+  // Another program asks through the WebSocket; the window shows the same turn.
+  const socket = new WebSocket(`${url.replace("http", "ws")}/v1/assistant`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  const seen = [];
+  socket.on("message", (data) => seen.push(JSON.parse(String(data))));
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  const before = (await app.findAll(".turn")).length;
+  socket.send(JSON.stringify({ type: "send_text", text: "What is the capital of France?" }));
+  const question = await app.waitForText(".turn:last-child .user", (t) => /capital of France/.test(t), 30_000);
+  assert.match(question, /capital of France/);
+  assert.equal((await app.findAll(".turn")).length, before + 1);
+  await app.waitForText("#state-label", (t) => t === "IDLE", 90_000);
+  const finished = seen.find((m) => m.type === "turn_finished");
+  assert.ok(finished, `events: ${seen.map((m) => m.type).join(" ")}`);
+  assert.equal(finished.user_text, "What is the capital of France?");
+  const streamed = seen.filter((m) => m.type === "llm_text_chunk").map((m) => m.text).join("");
+  const shown = await app.text(".turn:last-child .answer");
+  assert.ok(streamed.trim().length > 0, "streamed text");
+  assert.ok(shown.startsWith(streamed.trim().slice(0, 10)), `window: ${shown}; streamed: ${streamed}`);
+  socket.close();
+
+  // A new token: the old one is refused from then on.
+  await app.click("#local-api-regenerate");
+  await app.waitForText("#local-api-status", (t) => t.includes("old token no longer works"), 20_000);
+  const renewed = await app.execute('return document.getElementById("local-api-token").value;');
+  assert.notEqual(renewed, token);
+  const newUrl = /http:\/\/127\.0\.0\.1:\d+/.exec(await app.text("#local-api-status"))?.[0];
+  const old = await fetch(`${newUrl}/v1/models`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(old.status, 401);
+  const fresh = await fetch(`${newUrl}/v1/models`, { headers: { Authorization: `Bearer ${renewed}` } });
+  assert.equal(fresh.status, 200);
+
+  // Off again: nothing listens.
+  await app.click("#setting-api");
+  await app.click("#settings-save");
+  await app.waitForText("#local-api-status", (t) => t.startsWith("Off"), 30_000);
+  await assert.rejects(fetch(`${newUrl}/v1/models`));
 });

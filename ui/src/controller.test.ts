@@ -6,6 +6,7 @@ import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
 import type { KeyStatus } from "./bindings/KeyStatus";
+import type { LocalApiStatus } from "./bindings/LocalApiStatus";
 import type { Settings } from "./bindings/Settings";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { SetupProgress } from "./bindings/SetupProgress";
@@ -82,7 +83,24 @@ class FakeSource implements AssistantSource {
     start_on_login: false,
     turn_logs: false,
     keep_turn_logs: 50,
+    api: false,
+    api_port: 7377,
+    api_screen: "refuse",
   };
+  api: LocalApiStatus = { url: null, token: null, problem: null };
+  regenerations = 0;
+  apiStatus() {
+    return Promise.resolve(this.api);
+  }
+  apiHandler: (s: LocalApiStatus) => void = () => undefined;
+  onApiStatus(handler: (s: LocalApiStatus) => void) {
+    this.apiHandler = handler;
+  }
+  regenerateApiToken() {
+    this.regenerations += 1;
+    this.api = { ...this.api, token: `sotto-new-${this.regenerations}` };
+    return Promise.resolve(this.api);
+  }
   lists: SettingsChoices = {
     microphones: ["USB Mic", "Built-in"],
     speakers: ["Speakers"],
@@ -442,6 +460,33 @@ describe("the window", () => {
     expect($<HTMLInputElement>("#api-key-input").value).toBe("");
     expect($("#api-key-status").textContent).toContain("stored in the system keychain");
     expect(document.body.innerHTML).not.toContain("sk-test-123");
+  });
+
+  it("shows the local API's address and token, and makes a new token on request", async () => {
+    const source = new FakeSource(ready);
+    startWindow(source);
+    await settle();
+    expect($("#local-api-status").textContent).toContain("Off");
+    expect($<HTMLInputElement>("#local-api-token").value).toBe("");
+    expect($<HTMLButtonElement>("#local-api-regenerate").disabled).toBe(true);
+    // Switched on and saved: the app serves it and says where.
+    source.api = { url: "http://127.0.0.1:7377", token: "sotto-first", problem: null };
+    $<HTMLInputElement>("#setting-api").checked = true;
+    $<HTMLFormElement>("#settings").dispatchEvent(new Event("submit", { cancelable: true }));
+    await settle();
+    await settle();
+    expect(source.saved.at(-1)).toMatchObject({ api: true, api_port: 7377, api_screen: "refuse" });
+    expect($("#local-api-status").textContent).toContain("http://127.0.0.1:7377");
+    expect($<HTMLInputElement>("#local-api-token").value).toBe("sotto-first");
+    $<HTMLButtonElement>("#local-api-regenerate").click();
+    await settle();
+    expect(source.regenerations).toBe(1);
+    expect($<HTMLInputElement>("#local-api-token").value).toBe("sotto-new-1");
+    expect($("#local-api-status").textContent).toContain("old token no longer works");
+    // A restart the app reports later (a problem: the port taken) is shown as it comes.
+    source.apiHandler({ url: null, token: null, problem: "Cannot listen on 127.0.0.1:7377" });
+    expect($("#local-api-status").textContent).toContain("Cannot listen");
+    expect($<HTMLInputElement>("#local-api-token").value).toBe("");
   });
 
   it("shows the first-run screen, downloads with progress, then gets out of the way", async () => {

@@ -7,6 +7,7 @@ import { renderHistory, renderTurns } from "./history-view";
 import { answererName, apply, initialSession, type Session } from "./session";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { KeyStatus } from "./bindings/KeyStatus";
+import type { LocalApiStatus } from "./bindings/LocalApiStatus";
 import { readSettings, renderSettings } from "./settings-view";
 import { renderSetup, renderSetupProgress, type SetupElements } from "./setup-view";
 import type { AssistantSource } from "./source";
@@ -200,12 +201,44 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
   settingsFields.addEventListener("change", (e) => {
     if ((e.target as HTMLElement | null)?.getAttribute("name") === "provider") void showKeyRow();
   });
+  const apiToken = byId<HTMLInputElement>(doc, "local-api-token");
+  const apiNote = byId(doc, "local-api-status");
+  const apiRegenerate = byId<HTMLButtonElement>(doc, "local-api-regenerate");
+  const showApi = (api: LocalApiStatus, regenerated = false) => {
+    apiToken.value = api.token ?? "";
+    apiRegenerate.disabled = api.token === null;
+    if (api.url) {
+      const old = regenerated ? " A new token: the old token no longer works." : "";
+      apiNote.textContent = `Listening at ${api.url} (docs/API.md says how to use it).${old}`;
+    } else if (api.problem) {
+      apiNote.textContent = `Not running: ${api.problem}.`;
+    } else {
+      apiNote.textContent = "Off: other programs cannot use Sotto. Tick the box above and save to let them.";
+    }
+  };
+  const refreshApi = () =>
+    source
+      .apiStatus()
+      .then((api) => showApi(api))
+      .catch((e: unknown) => {
+        apiNote.textContent = String(e);
+      });
+  source.onApiStatus((api) => showApi(api));
+  apiRegenerate.addEventListener("click", () => {
+    source
+      .regenerateApiToken()
+      .then((api) => showApi(api, true))
+      .catch((e: unknown) => {
+        apiNote.textContent = String(e);
+      });
+  });
   const loadSettings = async () => {
     try {
       const current = await source.settings();
       choices = await source.choices().catch(() => null);
       renderSettings(current, settingsFields, choices);
       void showKeyRow();
+      void refreshApi();
       settingsForm.onsubmit = (e) => {
         e.preventDefault();
         settingsNote.textContent = "Saving…";

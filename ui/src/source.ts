@@ -3,6 +3,7 @@ import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
 import type { KeyStatus } from "./bindings/KeyStatus";
+import type { LocalApiStatus } from "./bindings/LocalApiStatus";
 import type { Settings } from "./bindings/Settings";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { SetupProgress } from "./bindings/SetupProgress";
@@ -32,6 +33,13 @@ export interface AssistantSource {
   setKey(provider: string, key: string): Promise<void>;
   /** Removes a provider's key from the keychain. */
   deleteKey(provider: string): Promise<void>;
+  /** The local API: where it listens and its token, or why it does not run. */
+  apiStatus(): Promise<LocalApiStatus>;
+  /** Replaces the local API's token (the old one stops working); the status after. */
+  regenerateApiToken(): Promise<LocalApiStatus>;
+  /** Calls `handler` with every change of the local API's status (it starts, stops or
+   * restarts after a save). */
+  onApiStatus(handler: (status: LocalApiStatus) => void): void;
   /** First run: downloads the missing models; progress comes to `onSetupProgress`. */
   downloadModels(): Promise<void>;
   /** Calls `handler` with the first-run download's progress. */

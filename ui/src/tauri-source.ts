@@ -5,6 +5,7 @@ import type { AppStatus } from "./bindings/AppStatus";
 import type { Conversation } from "./bindings/Conversation";
 import type { Event } from "./bindings/Event";
 import type { KeyStatus } from "./bindings/KeyStatus";
+import type { LocalApiStatus } from "./bindings/LocalApiStatus";
 import type { Settings } from "./bindings/Settings";
 import type { SettingsChoices } from "./bindings/SettingsChoices";
 import type { SetupProgress } from "./bindings/SetupProgress";
@@ -15,6 +16,7 @@ import type { AssistantSource } from "./source";
 const EVENT = "sotto://event";
 const STATUS = "sotto://status";
 const SETUP = "sotto://setup";
+const API = "sotto://api";
 
 export const tauriSource: AssistantSource = {
   onEvent(handler) {
@@ -40,6 +42,11 @@ export const tauriSource: AssistantSource = {
   keyStatus: (provider) => invoke<KeyStatus>("api_key_status", { provider }),
   setKey: (provider, key) => invoke("api_key_set", { provider, key }),
   deleteKey: (provider) => invoke("api_key_delete", { provider }),
+  apiStatus: () => invoke<LocalApiStatus>("api_status"),
+  regenerateApiToken: () => invoke<LocalApiStatus>("api_token_regenerate"),
+  onApiStatus(handler) {
+    void listen<LocalApiStatus>(API, (e) => handler(e.payload));
+  },
   downloadModels: () => invoke("setup_download"),
   onSetupProgress(handler) {
     void listen<SetupProgress>(SETUP, (e) => handler(e.payload));

@@ -209,6 +209,17 @@ fn e2e(ws: &setup::Workspace) -> Result<(), String> {
         "Tell me a long story about a brave little dragon.",
         &dir.join("question.wav"),
     )?;
+    // The live assistant's questions over the API: a short one, then the long-answer one.
+    let questions = dir.join("questions");
+    std::fs::create_dir_all(&questions)
+        .map_err(|e| format!("cannot create {}: {e}", questions.display()))?;
+    spoken_question(
+        ws,
+        "What is the capital of France?",
+        &questions.join("1-capital.wav"),
+    )?;
+    std::fs::copy(&question, questions.join("2-dragon.wav"))
+        .map_err(|e| format!("cannot copy {question}: {e}"))?;
     let shots = ws.target_dir().join("e2e-screenshots");
     let mut cmd = setup::npm(&["run", "e2e"]);
     // Its own settings, history and autostart folder: the user's are never touched.
@@ -216,6 +227,7 @@ fn e2e(ws: &setup::Workspace) -> Result<(), String> {
         .env("SOTTO_BIN", ws.sotto_bin())
         .env("SOTTO_SCREENSHOTS", &shots)
         .env("SOTTO_TEST_INPUT", &question)
+        .env("SOTTO_TEST_QUESTIONS", &questions)
         .env("SOTTO_E2E_DIR", &dir)
         .env("SOTTO_MODELS_SOURCE", ws.models_dir()?)
         .env("SOTTO_DATA_DIR", dir.join("data"))

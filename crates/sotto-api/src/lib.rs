@@ -4,6 +4,8 @@
 //! - `GET /v1/models`, `POST /v1/chat/completions` (streamed as server-sent events or
 //!   whole), `POST /v1/audio/transcriptions` (a WAV upload, any rate), `POST
 //!   /v1/audio/speech` (text to WAV or raw PCM, streamed as it is made).
+//! - `GET /v1/assistant`: the live assistant over a WebSocket ([`live`]): the window's
+//!   events out, the window's commands in, one voice turn at a time.
 //! - Bound to loopback only (127.0.0.1 and ::1). Every request needs the bearer token
 //!   kept in a file only the user can read ([`token`]); requests from a web page (an
 //!   `Origin` that is not loopback) and requests naming another host (DNS rebinding) are
@@ -18,6 +20,7 @@ mod audio;
 mod chat;
 mod error;
 mod guard;
+pub mod live;
 mod models;
 pub mod screen;
 pub mod token;
@@ -38,10 +41,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use live::{Busy, LiveAssistant};
 pub use screen::ScreenPolicy;
 
 /// The port the API listens on unless told otherwise.
-pub const DEFAULT_PORT: u16 = 7377;
+pub const DEFAULT_PORT: u16 = sotto_core::settings::DEFAULT_API_PORT;
 
 /// Bounds on what one client may send.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +129,9 @@ pub struct ApiEngines {
     pub voices: Arc<dyn VoiceSource>,
     /// The voice used when a request names one that is not installed (OpenAI's "alloy").
     pub default_voice: String,
+    /// The live assistant `GET /v1/assistant` drives (`None`: that endpoint says there is
+    /// none).
+    pub live: Option<Arc<LiveAssistant>>,
 }
 
 /// A loaded voice, used by one request at a time.
@@ -138,6 +145,8 @@ pub(crate) struct AppState {
     /// Voices loaded so far, each used by one request at a time.
     pub(crate) loaded: Arc<Mutex<HashMap<String, SharedVoice>>>,
     pub(crate) rate: Arc<guard::RateLimiter>,
+    /// The live assistant, if one runs.
+    pub(crate) live: Option<Arc<LiveAssistant>>,
     /// Cancelled when the server stops: streams end with it.
     pub(crate) shutdown: CancellationToken,
 }
@@ -194,6 +203,7 @@ impl Server {
                 config.limits.burst,
             )),
             config: Arc::new(config),
+            live: engines.live.clone(),
             engines,
             loaded: Arc::default(),
             shutdown: shutdown.clone(),
@@ -258,6 +268,7 @@ fn router(state: AppState) -> Router {
     let limits = state.config.limits.clone();
     Router::new()
         .route("/v1/models", get(models::list))
+        .route("/v1/assistant", get(live::upgrade))
         .route(
             "/v1/chat/completions",
             post(chat::completions).layer(DefaultBodyLimit::max(limits.max_json_bytes)),
@@ -273,7 +284,7 @@ fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("No such endpoint. See docs/API.md") })
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed(
-                "Wrong method: GET /v1/models, POST for the others. See docs/API.md",
+                "Wrong method: GET /v1/models and /v1/assistant, POST for the others. See docs/API.md",
             )
         })
         .layer(axum::middleware::from_fn_with_state(

@@ -6,19 +6,10 @@
 //! might pass on from a web page or an e-mail, not a determined attacker. What it finds
 //! is logged with the client and refused or let through per [`ScreenPolicy`].
 
-use serde::{Deserialize, Serialize};
-
-/// What to do with text the screen flags.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScreenPolicy {
-    /// Refuse the request (400, saying why).
-    #[default]
-    Refuse,
-    /// Let it through; the log and the response's `x-sotto-warning` header say what was
-    /// found.
-    Warn,
-}
+/// What to do with text the screen flags: refuse it (400 `screened`, or a `refused`
+/// notice on the WebSocket), or let it through with a warning (the log and the response's
+/// `x-sotto-warning` header, or a `warning` notice). One of the user's settings.
+pub use sotto_core::settings::ScreenPolicy;
 
 /// Removes control characters (keeping line breaks and tabs) and the invisible ones that
 /// can hide text (zero-width and direction overrides).

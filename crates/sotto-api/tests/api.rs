@@ -40,6 +40,7 @@ async fn serve(limits: Limits, screen: ScreenPolicy) -> Fixture {
         llm_model: "smollm2-135m-instruct".into(),
         voices: Arc::new(StoreVoices::new(store, 2)),
         default_voice: "piper-en_US-joe-medium".into(),
+        live: None,
     };
     let server = Server::start(
         ApiConfig {

@@ -36,7 +36,7 @@ pub use silero::SileroVad;
 pub use smart_turn::{SmartTurn, TurnDetector};
 pub use source::{deferred_input, AudioSource, DeferredInput, Pace, WavSource, WavSourceConfig};
 pub use vad::{Vad, VadKind, WebRtcVad};
-pub use virtual_mic::spawn_virtual_microphone;
+pub use virtual_mic::{spawn_virtual_microphone, SpokenClips};
 
 /// The sample rate speech recognition and voice activity detection work at.
 pub const SPEECH_RATE: u32 = 16_000;

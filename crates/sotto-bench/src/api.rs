@@ -6,6 +6,7 @@
 //!   WAV file (upload, WAV parsing and resampling included, as a client pays them).
 //! - Chat: time to the first token of the default local model, `Llm::chat` against a
 //!   streamed `POST /v1/chat/completions` (time to the first content chunk).
+//! - Then a flood of requests during voice turns ([`crate::api_flood`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +73,7 @@ async fn measure() -> anyhow::Result<()> {
             llm_model: settings.llm_model.clone(),
             voices: Arc::new(StoreVoices::new(store.clone(), threads.voice)),
             default_voice: settings.voice.clone(),
+            live: None,
         },
     )
     .await?;
@@ -176,7 +178,8 @@ async fn measure() -> anyhow::Result<()> {
     );
     eprintln!("bench: transcription direct {direct_stt:?}, http {http_stt:?}");
     eprintln!("bench: first token direct {direct_llm:?}, http {http_llm:?}");
-    Ok(())
+    drop(llm);
+    crate::api_flood::measure(&store).await
 }
 
 /// Whether the SSE text so far has a chunk whose `content` is not empty.

@@ -5,6 +5,7 @@
 
 mod answers;
 mod api;
+mod api_flood;
 mod echo;
 mod grade;
 mod llm;

@@ -16,7 +16,7 @@ use sotto_llm::local::{LocalConfig, LocalLlm};
 use sotto_llm::providers::{self, CloudSetup};
 use sotto_llm::Llm;
 use sotto_models::{default_model, ModelKind, ModelStore};
-use sotto_stt::{SttConfig, WhisperStt};
+use sotto_stt::{SpeechToText, SttConfig, WhisperStt};
 
 use sotto_tts::cache::TtsCache;
 
@@ -173,6 +173,11 @@ pub struct Started {
     pub events: tokio::sync::broadcast::Receiver<Event>,
     /// Who answers, for a person ("local", "OpenAI", ...).
     pub answers: String,
+    /// The assistant's language model, for other users of it (the local API): loaded
+    /// once, asked by both.
+    pub llm: Arc<dyn Llm>,
+    /// The assistant's speech to text, likewise.
+    pub stt: Arc<dyn SpeechToText>,
 }
 
 /// Builds every engine `settings` ask for and starts the assistant: the one function
@@ -187,6 +192,7 @@ pub async fn start(
     let (mut engines, listener) = assemble(store, &choice, settings.mode, launch.player).await?;
     engines.memory = launch.memory;
     let answers = engines.llm.name().to_string();
+    let (llm, stt) = (Arc::clone(&engines.llm), Arc::clone(&engines.stt));
     let mut turn = settings.turn_settings();
     if listener.echo_stats().is_none() {
         // No canceller (off, or it could not start): the assistant would hear itself.
@@ -204,6 +210,8 @@ pub async fn start(
         assistant,
         events,
         answers,
+        llm,
+        stt,
     })
 }
 

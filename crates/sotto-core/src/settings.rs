@@ -68,7 +68,31 @@ pub struct Settings {
     pub turn_logs: bool,
     /// How many turn logs to keep (1 to 10000).
     pub keep_turn_logs: u32,
+    /// Let other programs on this computer use Sotto: the local API (docs/API.md) on
+    /// 127.0.0.1 and ::1, behind a token.
+    pub api: bool,
+    /// The local API's port (0: any free one, written next to the token).
+    pub api_port: u16,
+    /// What the local API does with text that tries to override the persona.
+    pub api_screen: ScreenPolicy,
 }
+
+/// What the local API does with text from other programs that tries to override the
+/// assistant's instructions ("ignore previous instructions", role tags, asking for the
+/// system prompt).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ScreenPolicy {
+    /// Refuse it, saying why.
+    #[default]
+    Refuse,
+    /// Let it through with a warning (logged, and told to the client).
+    Warn,
+}
+
+/// The local API's port unless the settings say otherwise.
+pub const DEFAULT_API_PORT: u16 = 7377;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -98,6 +122,9 @@ impl Default for Settings {
             start_on_login: false,
             turn_logs: false,
             keep_turn_logs: sotto_store::turn_log::DEFAULT_KEEP as u32,
+            api: false,
+            api_port: DEFAULT_API_PORT,
+            api_screen: ScreenPolicy::Refuse,
         }
     }
 }
@@ -223,6 +250,9 @@ impl Settings {
                 Some("must be between 1 and 10000".into())
             }
             "hotkey" if self.hotkey.trim().is_empty() => Some("is empty".into()),
+            "api_port" if (1..1024).contains(&self.api_port) => {
+                Some("must be 0 (any free port) or from 1024 to 65535".into())
+            }
             "vad_sensitivity" if !within(self.vad_sensitivity, 0.0, 1.0) => {
                 Some("must be between 0 and 1".into())
             }
@@ -508,5 +538,22 @@ vad_sensitivity = 0.8
         let problems = bad.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(Settings::default().problems().is_empty());
+    }
+
+    #[test]
+    fn the_api_port_is_any_free_one_or_not_a_system_port() {
+        let port = |api_port| Settings {
+            api_port,
+            ..Settings::default()
+        };
+        assert!(port(0).problems().is_empty());
+        assert!(port(1024).problems().is_empty());
+        assert!(port(65535).problems().is_empty());
+        let problems = port(80).problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("api_port"), "{problems:?}");
+        // Off by default, refusing screened text.
+        assert!(!Settings::default().api);
+        assert_eq!(Settings::default().api_screen, ScreenPolicy::Refuse);
     }
 }
