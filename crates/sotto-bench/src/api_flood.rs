@@ -127,7 +127,7 @@ pub async fn measure(store: &ModelStore) -> anyhow::Result<()> {
     let ratios: Vec<f64> = calm
         .iter()
         .zip(&flooded)
-        .filter_map(|(c, f)| Some(f? / c?))
+        .filter_map(|(c, f)| Some((*f)? / (*c)?))
         .collect();
     let answered = |v: &[Option<f64>]| v.iter().flatten().copied().collect::<Vec<_>>();
     let (calm, flooded) = (answered(&calm), answered(&flooded));
