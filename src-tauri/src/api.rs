@@ -1,7 +1,8 @@
 //! The local API inside the app (docs/API.md): served while Settings say so, over the
 //! running assistant's own engines, its WebSocket driving the assistant the window shows.
-//! One task owns the server: it starts, restarts (new port, screen, engines or token) and
-//! stops it as the settings and the assistant change.
+//! One task owns the server: it starts, restarts (new port, screen, persona or token) and
+//! stops it as the settings change, and hands it the assistant's engines each time the
+//! assistant restarts (clients stay connected).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::assistant::{sentence, AssistantHandle, SharedEngines};
 use crate::protocol::{LocalApiStatus, API};
+use crate::shell::MAIN_WINDOW;
 
 /// How long requests under way may finish when the server stops or restarts.
 const GRACE: Duration = Duration::from_secs(2);
@@ -29,15 +31,13 @@ pub struct ApiHandle {
     regenerated: Arc<watch::Sender<u64>>,
 }
 
-/// What the server is started with; a change restarts it.
+/// What the server is started with; a change restarts it. (The engines are swapped
+/// without a restart: clients stay connected while the assistant restarts.)
 #[derive(Debug, Clone, PartialEq)]
 struct Wanted {
     port: u16,
     screen: ScreenPolicy,
     persona: String,
-    voice: String,
-    stt_model: String,
-    llm_model: String,
 }
 
 impl Wanted {
@@ -46,9 +46,6 @@ impl Wanted {
             port: settings.api_port,
             screen: settings.api_screen,
             persona: settings.persona.clone(),
-            voice: settings.voice.clone(),
-            stt_model: settings.stt_model.clone(),
-            llm_model: settings.llm_model.clone(),
         }
     }
 }
@@ -62,7 +59,8 @@ pub fn start(app: AppHandle, assistant: AssistantHandle) -> ApiHandle {
     tauri::async_runtime::spawn(async move {
         while changes.changed().await.is_ok() {
             let now = changes.borrow_and_update().clone();
-            let _ = app.emit(API, &now);
+            // The token is for the Settings panel only, not the overlay.
+            let _ = app.emit_to(MAIN_WINDOW, API, &now);
         }
     });
     tauri::async_runtime::spawn(serve(assistant, status_tx, regenerated));
@@ -80,22 +78,28 @@ async fn serve(
     let mut settings = assistant.watch_settings();
     let mut shared = assistant.watch_shared();
     let mut running: Option<(Server, Wanted)> = None;
-    // The first pass decides without waiting.
-    let mut engines_changed = true;
     let mut token_changed = false;
     loop {
         let now = settings.borrow_and_update().clone();
         let engines = shared.borrow_and_update().clone();
         let wanted = Wanted::from(&now);
-        let keep = running.as_ref().is_some_and(|(_, had)| {
-            *had == wanted && now.api && !engines_changed && !token_changed
-        });
-        if !keep {
+        let keep =
+            now.api && !token_changed && running.as_ref().is_some_and(|(_, had)| *had == wanted);
+        if keep {
+            if let Some((server, _)) = &running {
+                // The same server; the assistant's engines of now (none while it restarts).
+                server.set_engines(
+                    engines
+                        .as_ref()
+                        .and_then(|e| api_engines(&now, e, &assistant).ok()),
+                );
+            }
+        } else {
             if let Some((server, _)) = running.take() {
                 server.shutdown(GRACE).await;
                 tracing::info!("the local API stopped");
             }
-            let next = match (&engines, now.api) {
+            running = match (&engines, now.api) {
                 (Some(engines), true) => match open(&now, engines, &assistant).await {
                     Ok((server, token)) => {
                         let _ = status.send(LocalApiStatus {
@@ -129,16 +133,11 @@ async fn serve(
                     None
                 }
             };
-            running = next;
         }
-        engines_changed = false;
         token_changed = false;
         tokio::select! {
             changed = settings.changed() => if changed.is_err() { break },
-            changed = shared.changed() => {
-                if changed.is_err() { break }
-                engines_changed = true;
-            }
+            changed = shared.changed() => if changed.is_err() { break },
             changed = regenerated.changed() => {
                 if changed.is_err() { break }
                 token_changed = true;
@@ -150,6 +149,26 @@ async fn serve(
     }
 }
 
+/// The API's engines: the running assistant's language model and recogniser, the
+/// installed voices, and the assistant itself for the WebSocket.
+fn api_engines(
+    settings: &Settings,
+    engines: &SharedEngines,
+    assistant: &AssistantHandle,
+) -> Result<ApiEngines, String> {
+    let store = ModelStore::open_default().map_err(|e| sentence(&e.to_string()))?;
+    let threads = CpuBudget::detect().threads_from_env();
+    Ok(ApiEngines {
+        llm: Arc::clone(&engines.llm),
+        stt: Arc::clone(&engines.stt),
+        stt_model: settings.stt_model.clone(),
+        llm_model: settings.llm_model.clone(),
+        voices: Arc::new(StoreVoices::new(store, threads.voice)),
+        default_voice: settings.voice.clone(),
+        live: Some(assistant.live()),
+    })
+}
+
 /// Starts the server for `settings` over `engines`; its token too. A problem in words.
 async fn open(
     settings: &Settings,
@@ -159,8 +178,6 @@ async fn open(
     let token_path = sotto_api::token::default_path().map_err(|e| sentence(&e.to_string()))?;
     let token =
         sotto_api::token::load_or_create(&token_path).map_err(|e| sentence(&e.to_string()))?;
-    let store = ModelStore::open_default().map_err(|e| sentence(&e.to_string()))?;
-    let threads = CpuBudget::detect().threads_from_env();
     let config = ApiConfig {
         port: settings.api_port,
         token: token.clone(),
@@ -168,16 +185,7 @@ async fn open(
         screen: settings.api_screen,
         persona: Some(settings.persona.clone()).filter(|p| !p.trim().is_empty()),
     };
-    let engines = ApiEngines {
-        llm: Arc::clone(&engines.llm),
-        stt: Arc::clone(&engines.stt),
-        stt_model: settings.stt_model.clone(),
-        llm_model: settings.llm_model.clone(),
-        voices: Arc::new(StoreVoices::new(store, threads.voice)),
-        default_voice: settings.voice.clone(),
-        live: Some(assistant.live()),
-    };
-    let server = Server::start(config, engines)
+    let server = Server::start(config, api_engines(settings, engines, assistant)?)
         .await
         .map_err(|e| sentence(&e.to_string()))?;
     if let Err(e) = sotto_api::token::write_port(&token_path, server.port()) {

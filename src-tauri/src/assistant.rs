@@ -414,6 +414,8 @@ struct Running {
     assistant: Assistant,
     input: Input,
     shared: SharedEngines,
+    /// Forwards the assistant's events; ends after the last.
+    forwarder: tauri::async_runtime::JoinHandle<()>,
 }
 
 impl Running {
@@ -429,6 +431,9 @@ impl Running {
         self.assistant.send(sotto_core::Command::Shutdown);
         self.assistant.finished().await;
         drop(self.input);
+        // Its last events are passed on before the next assistant's first (the channel
+        // closes with the assistant; bounded all the same).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.forwarder).await;
     }
 }
 
@@ -442,6 +447,8 @@ async fn start_assistant(
     state: Arc<watch::Sender<AssistantState>>,
     live: Arc<LiveAssistant>,
 ) -> Result<Running, AppStatus> {
+    // Whatever the last assistant was doing is over, started or not.
+    live.reset(settings.mode.is_hands_free());
     let (input, capture_events, microphone) = open_input(reporter, settings.microphone.as_deref())
         .map_err(|message| AppStatus::Failed {
             kind: ErrorKind::Microphone,
@@ -477,10 +484,9 @@ async fn start_assistant(
         llm: started.llm,
         stt: started.stt,
     };
-    live.set_hands_free(settings.mode.is_hands_free());
     let forward = app.clone();
     let mut events_file = events_file();
-    tauri::async_runtime::spawn(async move {
+    let forwarder = tauri::async_runtime::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(event) => {
@@ -509,6 +515,7 @@ async fn start_assistant(
         assistant,
         input,
         shared,
+        forwarder,
     })
 }
 

@@ -6,6 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
+import { setTimeout, clearTimeout } from "node:timers";
 import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
 import { latencyChart } from "./chart.mjs";
@@ -161,7 +162,19 @@ test("the local API, switched on in Settings, drives the assistant the window sh
     headers: { Authorization: `Bearer ${token}` },
   });
   const seen = [];
-  socket.on("message", (data) => seen.push(JSON.parse(String(data))));
+  let finished;
+  const turnFinished = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no turn_finished on the socket in 90 s")), 90_000);
+    finished = (m) => {
+      clearTimeout(timer);
+      resolve(m);
+    };
+  });
+  socket.on("message", (data) => {
+    const message = JSON.parse(String(data));
+    seen.push(message);
+    if (message.type === "turn_finished") finished(message);
+  });
   await new Promise((resolve, reject) => {
     socket.once("open", resolve);
     socket.once("error", reject);
@@ -171,10 +184,9 @@ test("the local API, switched on in Settings, drives the assistant the window sh
   const question = await app.waitForText(".turn:last-child .user", (t) => /capital of France/.test(t), 30_000);
   assert.match(question, /capital of France/);
   assert.equal((await app.findAll(".turn")).length, before + 1);
-  await app.waitForText("#state-label", (t) => t === "IDLE", 90_000);
-  const finished = seen.find((m) => m.type === "turn_finished");
-  assert.ok(finished, `events: ${seen.map((m) => m.type).join(" ")}`);
-  assert.equal(finished.user_text, "What is the capital of France?");
+  const done = await turnFinished;
+  assert.equal(done.user_text, "What is the capital of France?");
+  await app.waitForText("#state-label", (t) => t === "IDLE", 30_000);
   const streamed = seen.filter((m) => m.type === "llm_text_chunk").map((m) => m.text).join("");
   const shown = await app.text(".turn:last-child .answer");
   assert.ok(streamed.trim().length > 0, "streamed text");

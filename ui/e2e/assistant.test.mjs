@@ -137,13 +137,16 @@ test("two clients watch one spoken turn; a second turn meanwhile is busy", async
   const b = await connect();
   const hello = await a.waitFor((m) => m.type === "hello");
   assert.equal(hello.state, "IDLE");
-  await speak(a);
-  // While the answer is spoken, the other client cannot start a turn of its own.
-  await b.waitFor((m) => m.type === "state_changed" && m.state === "SPEAKING");
+  const speaking = speak(a);
+  // While a holds the talk key, the other client cannot start a turn of its own.
+  await b.waitFor((m) => m.type === "state_changed" && m.state === "LISTENING");
   b.send({ type: "start_listening" });
   const busy = await b.waitFor((m) => m.type === "refused");
   assert.equal(busy.code, "busy");
+  await speaking;
   const done = await a.waitFor((m) => m.type === "turn_finished");
+  // The turn's last state comes just after its end.
+  await a.waitFor((m) => m.type === "state_changed" && m.state === "IDLE", 30_000, a.seen.indexOf(done));
   assert.equal(done.outcome, "answered", JSON.stringify(done));
   assert.match(done.user_text.toLowerCase(), /capital/);
   // The states in their order, the streamed text, the timings.
@@ -188,6 +191,7 @@ test("a flood of requests gets 429s while a voice turn still answers in time", a
   // The same question as the first turn, in a fresh conversation, so the two compare.
   d.send({ type: "new_conversation" });
   const turn = speak(d);
+  const floodStarted = Date.now();
   const statuses = [];
   let retryAfter = null;
   const requests = [];
@@ -202,13 +206,16 @@ test("a flood of requests gets 429s while a voice turn still answers in time", a
     await sleep(10);
   }
   await Promise.all(requests);
+  const floodSeconds = (Date.now() - floodStarted) / 1000;
   await turn;
   const done = await d.waitFor((m) => m.type === "turn_finished" && m.outcome !== "no_speech");
   const refused = statuses.filter((s) => s === 429).length;
   const ok = statuses.filter((s) => s === 200).length;
   assert.equal(refused + ok, 200, statuses.join(","));
   assert.ok(refused >= 100, `${refused} of 200 refused`);
+  // The bucket: 20 at once, then 10 per second (a little slack for the clock).
   assert.ok(ok >= 20, `${ok} of 200 answered`);
+  assert.ok(ok <= 20 + 10 * floodSeconds + 5, `${ok} of 200 answered in ${floodSeconds} s`);
   assert.match(String(retryAfter), /^\d+$/);
   assert.equal(done.outcome, "answered", JSON.stringify(done));
   const v2v = done.timings.v2v_ms;

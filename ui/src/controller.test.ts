@@ -478,6 +478,10 @@ describe("the window", () => {
     expect(source.saved.at(-1)).toMatchObject({ api: true, api_port: 7377, api_screen: "refuse" });
     expect($("#local-api-status").textContent).toContain("http://127.0.0.1:7377");
     expect($<HTMLInputElement>("#local-api-token").value).toBe("sotto-first");
+    // Hidden until asked for.
+    expect($<HTMLInputElement>("#local-api-token").type).toBe("password");
+    $<HTMLButtonElement>("#local-api-show").click();
+    expect($<HTMLInputElement>("#local-api-token").type).toBe("text");
     $<HTMLButtonElement>("#local-api-regenerate").click();
     await settle();
     expect(source.regenerations).toBe(1);

@@ -204,11 +204,19 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
   const apiToken = byId<HTMLInputElement>(doc, "local-api-token");
   const apiNote = byId(doc, "local-api-status");
   const apiRegenerate = byId<HTMLButtonElement>(doc, "local-api-regenerate");
-  const showApi = (api: LocalApiStatus, regenerated = false) => {
+  const apiShow = byId<HTMLButtonElement>(doc, "local-api-show");
+  // The token last shown (a different one means it was replaced), and the replacement.
+  let shownToken: string | null = null;
+  let newToken: string | null = null;
+  const showApi = (api: LocalApiStatus) => {
+    if (shownToken !== null && api.token !== null && api.token !== shownToken) newToken = api.token;
+    if (api.token !== null) shownToken = api.token;
+    const replaced = api.token !== null && api.token === newToken;
     apiToken.value = api.token ?? "";
     apiRegenerate.disabled = api.token === null;
+    apiShow.disabled = api.token === null;
     if (api.url) {
-      const old = regenerated ? " A new token: the old token no longer works." : "";
+      const old = replaced ? " A new token: the old token no longer works." : "";
       apiNote.textContent = `Listening at ${api.url} (docs/API.md says how to use it).${old}`;
     } else if (api.problem) {
       apiNote.textContent = `Not running: ${api.problem}.`;
@@ -224,10 +232,15 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
         apiNote.textContent = String(e);
       });
   source.onApiStatus((api) => showApi(api));
+  apiShow.addEventListener("click", () => {
+    const hidden = apiToken.type === "password";
+    apiToken.type = hidden ? "text" : "password";
+    apiShow.textContent = hidden ? "Hide" : "Show";
+  });
   apiRegenerate.addEventListener("click", () => {
     source
       .regenerateApiToken()
-      .then((api) => showApi(api, true))
+      .then((api) => showApi(api))
       .catch((e: unknown) => {
         apiNote.textContent = String(e);
       });

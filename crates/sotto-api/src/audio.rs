@@ -156,7 +156,7 @@ pub(crate) async fn transcriptions(
             "The WAV file holds no audio",
         ));
     }
-    let stt = Arc::clone(&state.engines.stt);
+    let stt = state.engines()?.stt;
     let cancel = CancelOnDrop(CancelFlag::default());
     let flag = cancel.0.clone();
     let prompt = upload.prompt.unwrap_or_default();
@@ -335,7 +335,7 @@ pub(crate) async fn speech(
 
 /// The voice a request asked for, by Sotto id (OpenAI's names get the default voice).
 fn voice_id(state: &AppState, asked: Option<&str>) -> Result<String, ApiError> {
-    let engines = &state.engines;
+    let engines = state.engines()?;
     let Some(asked) = asked.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(engines.default_voice.clone());
     };
@@ -366,7 +366,7 @@ async fn load_voice(state: &AppState, id: &str) -> Result<SharedVoice, ApiError>
     if let Some(voice) = cached {
         return Ok(voice);
     }
-    let voices = Arc::clone(&state.engines.voices);
+    let voices = state.engines()?.voices;
     let owned = id.to_string();
     let voice = tokio::task::spawn_blocking(move || voices.load(&owned))
         .await

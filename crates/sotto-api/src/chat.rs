@@ -105,8 +105,9 @@ pub(crate) async fn completions(
         },
     };
     let cancel = CancellationToken::new();
-    let answer = state.engines.llm.chat(request, cancel.clone());
-    let model = state.engines.llm_model.clone();
+    let engines = state.engines()?;
+    let answer = engines.llm.chat(request, cancel.clone());
+    let model = engines.llm_model;
     let mut response = if body.stream {
         streamed(answer, cancel, model, &state).into_response()
     } else {

@@ -28,7 +28,7 @@ pub mod voices;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -130,9 +130,13 @@ pub struct ApiEngines {
     /// The voice used when a request names one that is not installed (OpenAI's "alloy").
     pub default_voice: String,
     /// The live assistant `GET /v1/assistant` drives (`None`: that endpoint says there is
-    /// none).
+    /// none). Read when the server starts; [`Server::set_engines`] keeps it.
     pub live: Option<Arc<LiveAssistant>>,
 }
+
+/// The engines requests are answered with: swapped when the assistant restarts with new
+/// models, `None` while it does.
+type Engines = Arc<RwLock<Option<ApiEngines>>>;
 
 /// A loaded voice, used by one request at a time.
 pub(crate) type SharedVoice = Arc<Mutex<Box<dyn Tts>>>;
@@ -140,7 +144,8 @@ pub(crate) type SharedVoice = Arc<Mutex<Box<dyn Tts>>>;
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) engines: ApiEngines,
+    /// The engines now (see [`Server::set_engines`]).
+    pub(crate) engines: Engines,
     pub(crate) config: Arc<ApiConfig>,
     /// Voices loaded so far, each used by one request at a time.
     pub(crate) loaded: Arc<Mutex<HashMap<String, SharedVoice>>>,
@@ -169,6 +174,8 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// What requests are answered with (shared with every handler).
+    engines: Engines,
 }
 
 impl Server {
@@ -204,10 +211,11 @@ impl Server {
             )),
             config: Arc::new(config),
             live: engines.live.clone(),
-            engines,
+            engines: Arc::new(RwLock::new(Some(engines))),
             loaded: Arc::default(),
             shutdown: shutdown.clone(),
         };
+        let swap = Arc::clone(&state.engines);
         let router = router(state);
         let mut addrs = Vec::new();
         let mut tasks = Vec::new();
@@ -232,7 +240,15 @@ impl Server {
             addrs,
             shutdown,
             tasks,
+            engines: swap,
         })
+    }
+
+    /// Answers from now on with `engines` (the assistant restarted with new models), or,
+    /// with `None` while it restarts, with 503 and a word to try again: the server, its
+    /// port and its WebSocket clients stay.
+    pub fn set_engines(&self, engines: Option<ApiEngines>) {
+        *self.engines.write().unwrap_or_else(PoisonError::into_inner) = engines;
     }
 
     /// The port it listens on.
@@ -255,10 +271,12 @@ impl Server {
     pub async fn shutdown(self, grace: Duration) {
         self.shutdown.cancel();
         let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
-        let all = futures_util::future::join_all(self.tasks);
-        if tokio::time::timeout(grace, all).await.is_err() {
+        let mut all = futures_util::future::join_all(self.tasks);
+        if tokio::time::timeout(grace, &mut all).await.is_err() {
             tracing::warn!("the API's last requests did not finish in {grace:?}: cut off");
             aborts.iter().for_each(tokio::task::AbortHandle::abort);
+            // Aborted tasks end at once; awaiting them frees the port before this returns.
+            all.await;
         }
     }
 }
@@ -292,6 +310,22 @@ fn router(state: AppState) -> Router {
             guard::check,
         ))
         .with_state(state)
+}
+
+impl AppState {
+    /// The engines to answer with now; 503 while the assistant restarts.
+    pub(crate) fn engines(&self) -> Result<ApiEngines, ApiError> {
+        self.engines
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                ApiError::engine(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "Sotto is restarting its models (new settings): try again in a few seconds",
+                )
+            })
+    }
 }
 
 /// Whether `ip` is this machine.

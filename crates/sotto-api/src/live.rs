@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sotto_core::{AssistantState, Command, Event};
 use tokio::sync::broadcast;
 
+use crate::guard::RateLimiter;
 use crate::screen::{self, strip_controls, ScreenPolicy};
 use crate::{ApiError, AppState};
 
@@ -21,12 +22,11 @@ use crate::{ApiError, AppState};
 /// own events say so: a second request in that moment is busy too.
 const CLAIM: Duration = Duration::from_secs(2);
 
-/// The rate limiter's bucket for live commands (no token can have this name: tokens are
-/// printable).
-const LIVE_BUCKET: &str = "\u{0}live";
-
 /// The largest message a client may send, bytes (a typed question and its JSON).
 const MAX_MESSAGE_BYTES: usize = 64 << 10;
+
+/// How long one message may wait for a client that does not read: then it is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The live assistant the API drives: the app's own, or `sotto serve --assistant`'s.
 ///
@@ -93,10 +93,18 @@ impl LiveAssistant {
         let _ = self.events.send(event.clone());
     }
 
-    /// Says whether the assistant listens hands-free (it rests in `LISTENING` then, rather
-    /// than `IDLE`); set again whenever the mode changes.
-    pub fn set_hands_free(&self, hands_free: bool) {
-        self.now().hands_free = hands_free;
+    /// A new assistant took over (started, or restarted with new settings): it rests,
+    /// with no turn under way; `hands_free` says whether it rests in `LISTENING` (hands-free)
+    /// or `IDLE`.
+    pub fn reset(&self, hands_free: bool) {
+        let mut now = self.now();
+        now.state = if hands_free {
+            AssistantState::Listening
+        } else {
+            AssistantState::Idle
+        };
+        now.claimed = None;
+        now.hands_free = hands_free;
     }
 
     /// What the assistant is doing now.
@@ -232,34 +240,37 @@ async fn session(mut socket: WebSocket, state: AppState, peer: std::net::SocketA
         "a client ({peer}) watches the assistant ({} now)",
         live.clients()
     );
+    // Each client's commands have a bucket of their own, apart from the token's requests:
+    // a flood of requests, or another client's, never takes its controls away.
+    let rate = RateLimiter::new(
+        state.config.limits.requests_per_second,
+        state.config.limits.burst,
+    );
+    // Whether this client holds the talk key: let go for it if it leaves.
+    let mut holding = false;
     let hello = Notice::Hello {
         state: live.state(),
         version: env!("CARGO_PKG_VERSION"),
     };
-    if send_json(&mut socket, &hello).await.is_err() {
-        return;
-    }
-    loop {
+    let mut open = send_json(&mut socket, &hello).await.is_ok();
+    while open {
         tokio::select! {
             () = state.shutdown.cancelled() => {
                 let close = CloseFrame {
                     code: axum::extract::ws::close_code::AWAY,
                     reason: Utf8Bytes::from_static("Sotto's API is stopping"),
                 };
-                let _ = socket.send(Message::Close(Some(close))).await;
-                break;
+                let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(close)))).await;
+                open = false;
             }
             event = events.recv() => {
-                let sent = match event {
-                    Ok(event) => send_json(&mut socket, &event).await,
+                open = match event {
+                    Ok(event) => send_json(&mut socket, &event).await.is_ok(),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        send_json(&mut socket, &Notice::Missed { events: n }).await
+                        send_json(&mut socket, &Notice::Missed { events: n }).await.is_ok()
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
+                    Err(broadcast::error::RecvError::Closed) => false,
                 };
-                if sent.is_err() {
-                    break;
-                }
             }
             message = socket.recv() => {
                 let text = match message {
@@ -268,51 +279,68 @@ async fn session(mut socket: WebSocket, state: AppState, peer: std::net::SocketA
                     // Pings are answered for us; binary frames mean nothing here.
                     Some(Ok(Message::Binary(_))) => {
                         let refused = Refusal::new("bad_command", "Commands are JSON text frames, such as {\"type\":\"interrupt\"}");
-                        if refuse(&mut socket, refused).await.is_err() { break; }
+                        open = refuse(&mut socket, refused).await.is_ok();
                         continue;
                     }
                     Some(Ok(_)) => continue,
                 };
-                let reply = match command(&state, &live, peer, text.as_str()) {
-                    Ok(None) => Ok(()),
-                    Ok(Some(warning)) => send_json(&mut socket, &Notice::Warning { message: warning }).await,
+                let reply = match command(&state, &live, &rate, peer, text.as_str()) {
+                    Ok((sent, warning)) => {
+                        match sent {
+                            Command::StartListening => holding = true,
+                            Command::StopListening | Command::Interrupt => holding = false,
+                            _ => {}
+                        }
+                        match warning {
+                            Some(message) => send_json(&mut socket, &Notice::Warning { message }).await,
+                            None => Ok(()),
+                        }
+                    }
                     Err(refused) => refuse(&mut socket, refused).await,
                 };
-                if reply.is_err() {
-                    break;
-                }
+                open = reply.is_ok();
             }
         }
+    }
+    if holding && live.state() == AssistantState::Listening {
+        // The client went away with the key down: the question ends here.
+        let _ = live.send(Command::StopListening);
     }
     tracing::info!("a client ({peer}) stopped watching the assistant");
 }
 
-/// Reads, checks and passes on one client command; `Ok(Some(_))`: passed on with a
-/// warning.
+/// Reads, checks and passes on one client command; returns what was sent, and a warning
+/// when screened text was let through.
 fn command(
     state: &AppState,
     live: &LiveAssistant,
+    rate: &RateLimiter,
     peer: std::net::SocketAddr,
     text: &str,
-) -> Result<Option<String>, Refusal> {
+) -> Result<(Command, Option<String>), Refusal> {
     let now = Instant::now();
-    // Commands have a bucket of their own: a flood of requests (a script gone wrong) must
-    // not take the live assistant's controls away (interrupt, stop listening).
-    if let Err(wait) = state.rate.admit(LIVE_BUCKET, now) {
-        return Err(Refusal {
-            code: "rate_limited",
-            message: format!(
-                "Too many requests: try again in {} ms",
-                wait.as_millis().max(1)
-            ),
-        });
-    }
     let parsed: ClientCommand = serde_json::from_str(text).map_err(|e| Refusal {
         code: "bad_command",
         message: format!(
             "Not a command ({e}). Send one of {{\"type\":\"start_listening\"}}, \"stop_listening\", \"interrupt\", \"new_conversation\", or {{\"type\":\"send_text\",\"text\":\"...\"}}"
         ),
     })?;
+    // Stopping is never rate limited: it is how a client takes back control.
+    let stops = matches!(
+        parsed,
+        ClientCommand::StopListening | ClientCommand::Interrupt
+    );
+    if !stops {
+        if let Err(wait) = rate.admit("", now) {
+            return Err(Refusal {
+                code: "rate_limited",
+                message: format!(
+                    "Too many commands: try again in {} ms",
+                    wait.as_millis().max(1)
+                ),
+            });
+        }
+    }
     let mut warning = None;
     let command = match parsed {
         ClientCommand::StartListening => Command::StartListening,
@@ -344,11 +372,11 @@ fn command(
             Command::SendText(text)
         }
     };
-    live.send_at(command, now).map_err(|busy| Refusal {
+    live.send_at(command.clone(), now).map_err(|busy| Refusal {
         code: "busy",
         message: busy.to_string(),
     })?;
-    Ok(warning)
+    Ok((command, warning))
 }
 
 async fn refuse(socket: &mut WebSocket, refused: Refusal) -> Result<(), axum::Error> {
@@ -359,9 +387,17 @@ async fn refuse(socket: &mut WebSocket, refused: Refusal) -> Result<(), axum::Er
     send_json(socket, &notice).await
 }
 
+/// Sends `value` as one JSON text frame; an error (or a client that has not read for
+/// [`SEND_TIMEOUT`]) ends the session.
 async fn send_json(socket: &mut WebSocket, value: &impl Serialize) -> Result<(), axum::Error> {
     match serde_json::to_string(value) {
-        Ok(json) => socket.send(Message::Text(json.into())).await,
+        Ok(json) => {
+            match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(json.into()))).await
+            {
+                Ok(sent) => sent,
+                Err(_) => Err(axum::Error::new("the client stopped reading")),
+            }
+        }
         Err(e) => {
             // Events are plain data: this cannot happen, but is not worth a dead socket.
             tracing::warn!("cannot write an event as JSON: {e}");
@@ -428,7 +464,7 @@ mod tests {
     #[test]
     fn hands_free_rests_listening_and_only_an_answer_is_a_turn() {
         let (live, _sent) = recording();
-        live.set_hands_free(true);
+        live.reset(true);
         let t0 = Instant::now();
         live.publish(&state_changed(AssistantState::Listening));
         assert!(live.send_at(Command::SendText("hi".into()), t0).is_ok());
@@ -436,6 +472,23 @@ mod tests {
         assert!(live.send_at(Command::SendText("again".into()), t0).is_err());
         live.publish(&state_changed(AssistantState::Listening));
         assert!(live.send_at(Command::SendText("again".into()), t0).is_ok());
+    }
+
+    #[test]
+    fn a_new_assistant_ends_the_old_ones_turn() {
+        // Restarted with new settings in the middle of a turn: nothing is under way in
+        // the new one, whose first state event may never come (it starts at rest).
+        let (live, _sent) = recording();
+        let t0 = Instant::now();
+        live.publish(&state_changed(AssistantState::Speaking));
+        assert!(live.send_at(Command::StartListening, t0).is_err());
+        live.reset(false);
+        assert_eq!(live.state(), AssistantState::Idle);
+        assert!(live.send_at(Command::StartListening, t0).is_ok());
+        // Hands-free rests listening.
+        live.reset(true);
+        assert_eq!(live.state(), AssistantState::Listening);
+        assert!(live.send_at(Command::SendText("hi".into()), t0).is_ok());
     }
 
     #[test]

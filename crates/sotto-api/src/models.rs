@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 /// The language model, the speech-to-text model and every installed voice.
-pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
-    let engines = &state.engines;
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let engines = state.engines()?;
     let mut ids = vec![engines.llm_model.clone(), engines.stt_model.clone()];
     ids.extend(engines.voices.ids());
     ids.dedup();
@@ -16,5 +16,5 @@ pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
         .into_iter()
         .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "sotto" }))
         .collect();
-    Json(json!({ "object": "list", "data": data }))
+    Ok(Json(json!({ "object": "list", "data": data })))
 }

@@ -242,7 +242,7 @@ async fn start_assistant(
             assistant.send(command);
         }
     }));
-    relay.set_hands_free(settings.mode.is_hands_free());
+    relay.reset(settings.mode.is_hands_free());
     let publisher = Arc::clone(&relay);
     let mut events = started.events;
     tokio::spawn(async move {
