@@ -466,3 +466,61 @@ async fn a_flood_is_slowed_with_retry_after() {
         .contains("ignore"));
     f.server.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_mid_answer_stops_the_model() {
+    let api = serve(Limits::default(), ScreenPolicy::Refuse).await;
+    // A long streamed answer: the model counts for as long as it is let.
+    let mut long = api
+        .post("/v1/chat/completions")
+        .json(&json!({
+            "stream": true, "temperature": 0, "max_tokens": 2000,
+            "messages": [{"role": "user", "content": "Count from 1 to 1000, one number per line, no words."}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long.status(), StatusCode::OK);
+    // Its first content chunk: the model is generating.
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"") || seen.matches("data:").count() < 3 {
+        let chunk = tokio::time::timeout(Duration::from_secs(60), long.chunk())
+            .await
+            .expect("a chunk within 60 s")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // A second question waits behind it (one answer at a time in the worker)...
+    let short = api
+        .post("/v1/chat/completions")
+        .json(&json!({
+            "temperature": 0, "max_tokens": 4,
+            "messages": [{"role": "user", "content": "Say hi."}]
+        }))
+        .send();
+    let short = tokio::spawn(short);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !short.is_finished(),
+        "the short question did not wait: the long answer had already ended, so this test proves nothing"
+    );
+    // ...until the first client goes away: its answer is stopped, not finished unheard.
+    let dropped = std::time::Instant::now();
+    drop(long);
+    let answered = tokio::time::timeout(Duration::from_secs(8), short)
+        .await
+        .expect("the short question was answered within 8 s of the other client leaving (2,000 tokens would take far longer)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let body: Value = answered.json().await.unwrap();
+    assert!(
+        body["choices"][0]["message"]["content"].is_string(),
+        "{body}"
+    );
+    eprintln!(
+        "the short question answered {:.0} ms after the long answer's client left",
+        dropped.elapsed().as_secs_f64() * 1000.0
+    );
+}

@@ -99,7 +99,6 @@ pub async fn measure(store: &ModelStore) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let http = reqwest::Client::new();
     let base = server.url();
 
     // A warm-up turn, not counted.
@@ -110,8 +109,7 @@ pub async fn measure(store: &ModelStore) -> anyhow::Result<()> {
     for (i, question) in questions.iter().enumerate() {
         for flood_first in [i % 2 == 1, i % 2 == 0] {
             if flood_first {
-                let (v2v, count) =
-                    ask(&live, &say_tx, question, &mut turns, Some((&http, &base))).await?;
+                let (v2v, count) = ask(&live, &say_tx, question, &mut turns, Some(&base)).await?;
                 flooded.push(v2v);
                 counts.ok += count.ok;
                 counts.refused += count.refused;
@@ -166,7 +164,7 @@ async fn ask(
     microphone: &mpsc::Sender<AudioBuffer>,
     question: &AudioBuffer,
     turns: &mut broadcast::Receiver<Event>,
-    flood: Option<(&reqwest::Client, &str)>,
+    flood: Option<&str>,
 ) -> anyhow::Result<(Option<f64>, FloodCount)> {
     // Through the same relay the WebSocket uses, busy rule included.
     send(live, Command::NewConversation).await?;
@@ -177,13 +175,19 @@ async fn ask(
         question.samples.len() as f64 / f64::from(question.sample_rate.max(1)),
     );
     // The flood starts half a second before the key goes up: it covers the wait for the
-    // answer.
-    let flooding = flood.map(|(http, base)| {
-        let (http, base) = (http.clone(), base.to_string());
+    // answer. It comes from threads of its own, as another program's would (not from the
+    // runtime the assistant's tasks run on).
+    let flooding = flood.map(|base| {
+        let base = base.to_string();
         let lead = length.saturating_sub(Duration::from_millis(500));
-        tokio::spawn(async move {
-            tokio::time::sleep(lead).await;
-            flood_requests(&http, &base).await
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                tokio::time::sleep(lead).await;
+                anyhow::Ok(flood_requests(&reqwest::Client::new(), &base).await)
+            })
         })
     });
     tokio::time::sleep(length + Duration::from_millis(100)).await;
@@ -203,7 +207,9 @@ async fn ask(
         }
     };
     let count = match flooding {
-        Some(task) => task.await?,
+        Some(thread) => tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the flood's thread panicked"))??,
         None => FloodCount::default(),
     };
     // Let the answer's tail play out before the next question.
