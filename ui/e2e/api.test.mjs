@@ -4,11 +4,9 @@
 // answer and fetches speech; a wrong key is refused the way the SDK reports it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
-import { setTimeout, clearTimeout } from "node:timers";
 import OpenAI from "openai";
+import { startServe } from "./serve.mjs";
 
 const sotto = process.env.SOTTO_BIN;
 const question = process.env.SOTTO_TEST_INPUT;
@@ -20,20 +18,9 @@ let baseURL = "";
 let token = "";
 
 before(async () => {
-  token = execFileSync(sotto, ["serve", "--print-token"], { encoding: "utf8" }).trim();
-  server = spawn(sotto, ["serve", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: server.stdout });
-  // The first line is the address (the models load before it comes).
-  const first = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("sotto serve printed no address in 120 s")), 120_000);
-    lines.once("line", (line) => {
-      clearTimeout(timer);
-      resolve(line);
-    });
-    server.once("exit", (code) => reject(new Error(`sotto serve exited (${code})`)));
-  });
-  assert.match(first, /^http:\/\/127\.0\.0\.1:\d+$/);
-  baseURL = `${first}/v1`;
+  let url;
+  ({ server, url, token } = await startServe(sotto, ["--port", "0"]));
+  baseURL = `${url}/v1`;
 });
 
 after(() => {

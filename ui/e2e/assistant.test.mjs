@@ -6,13 +6,12 @@
 // second turn is interrupted, and a flood of requests is refused while a turn runs.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { setTimeout, clearTimeout } from "node:timers";
 import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
+import { startServe } from "./serve.mjs";
 
 const sotto = process.env.SOTTO_BIN;
 const questions = process.env.SOTTO_TEST_QUESTIONS;
@@ -47,21 +46,9 @@ let base = "";
 let token = "";
 
 before(async () => {
-  token = execFileSync(sotto, ["serve", "--print-token"], { encoding: "utf8" }).trim();
-  const args = ["serve", "--port", "0", "--assistant", "--mode", "ptt"];
+  const args = ["--port", "0", "--assistant", "--mode", "ptt"];
   args.push("--input", questions, "--out", join(dir, "ws-answers.wav"));
-  server = spawn(sotto, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: server.stdout });
-  const first = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("sotto serve printed no address in 180 s")), 180_000);
-    lines.once("line", (line) => {
-      clearTimeout(timer);
-      resolve(line);
-    });
-    server.once("exit", (code) => reject(new Error(`sotto serve exited (${code})`)));
-  });
-  assert.match(first, /^http:\/\/127\.0\.0\.1:\d+$/);
-  base = first;
+  ({ server, url: base, token } = await startServe(sotto, args));
 });
 
 after(() => {
