@@ -21,13 +21,17 @@ use tokio::sync::broadcast;
 
 use crate::quantile;
 
-const QUESTIONS: [&str; 6] = [
+const QUESTIONS: [&str; 10] = [
     "What is the capital of France?",
     "How many days are in a week?",
     "What color is the sky?",
     "What is the largest ocean?",
     "How many legs does a spider have?",
     "What do bees make?",
+    "What is two plus two?",
+    "Name a planet in our solar system.",
+    "What language do people speak in Spain?",
+    "What is the opposite of hot?",
 ];
 
 const TOKEN: &str = "sotto-bench-flood-token-0123456789abcdef012345";
@@ -153,6 +157,8 @@ pub async fn measure(store: &ModelStore) -> anyhow::Result<()> {
         counts.refused,
         counts.other
     );
+    let each: Vec<String> = ratios.iter().map(|r| format!("x{r:.2}")).collect();
+    println!("each pair: {}", each.join(" "));
     Ok(())
 }
 
