@@ -2,7 +2,7 @@
 //! into it as it arrives, as a person would speak into a real one. Headless runs
 //! (`sotto run`, `sotto converse`) and the app's test-only input use it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -77,17 +77,7 @@ impl SpokenClips {
     /// and starts a virtual microphone that sends its blocks to `out`.
     pub fn open(path: &Path, out: SyncSender<CaptureEvent>) -> Result<SpokenClips, AudioError> {
         let files = if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|e| AudioError::ReadWav {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            let mut files: Vec<PathBuf> = entries
-                .flatten()
-                .map(|entry| entry.path())
-                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
-                .collect();
-            files.sort();
-            files
+            crate::wav::files_in(path)?
         } else {
             vec![path.to_path_buf()]
         };

@@ -1,8 +1,23 @@
 //! WAV files: 8/16/24/32-bit integer or 32-bit float, any rate, any channel count.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{AudioBuffer, AudioError};
+
+/// The WAV files (`.wav`, any case) directly in `dir`, in name order.
+pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, AudioError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| AudioError::ReadWav {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
 
 /// Reads a whole WAV file into f32 samples.
 pub fn read(path: &Path) -> Result<AudioBuffer, AudioError> {

@@ -365,14 +365,7 @@ fn spoken_16k(store: &ModelStore, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>
 
 /// Every WAV file in `dir`, at 16 kHz, in name order.
 fn clips_in(dir: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
-        .collect();
-    paths.sort();
-    paths
+    sotto_audio::wav::files_in(dir)?
         .iter()
         .map(|p| Ok(sotto_audio::to_mono_16k(&sotto_audio::wav::read(p)?)?))
         .collect()
