@@ -83,6 +83,8 @@ class FakeSource implements AssistantSource {
     start_on_login: false,
     turn_logs: false,
     keep_turn_logs: 50,
+    max_speech_hands_free_s: 30,
+    max_speech_push_to_talk_s: 60,
     api: false,
     api_port: 7377,
     api_screen: "refuse",

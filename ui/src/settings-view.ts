@@ -62,6 +62,15 @@ export const FIELDS: Field[] = [
   { key: "start_on_login", label: "Start Sotto when I log in", kind: "checkbox" },
   { key: "turn_logs", label: "Record each turn (audio and transcript)", kind: "checkbox" },
   { key: "keep_turn_logs", label: "Turn logs to keep", kind: "number", min: 1, max: 10000, step: 1 },
+  {
+    key: "max_speech_push_to_talk_s",
+    label: "Longest push-to-talk question (seconds)",
+    kind: "number",
+    min: 5,
+    max: 600,
+    step: 1,
+  },
+  { key: "max_speech_hands_free_s", label: "Longest hands-free question (seconds)", kind: "number", min: 5, max: 600, step: 1 },
   { key: "api", label: "Let other programs on this computer use Sotto (the local API)", kind: "checkbox" },
   { key: "api_port", label: "Local API port (0: any free one)", kind: "number", min: 0, max: 65535, step: 1 },
   {

@@ -53,6 +53,9 @@ pub struct EngineChoice {
     /// Take what the player plays out of what the microphone hears
     /// ([`sotto_audio::EchoCanceller`]).
     pub echo_cancellation: bool,
+    /// The longest question, hands-free and push-to-talk (milliseconds): listening stops
+    /// there, the user is told, and what was said is answered.
+    pub max_speech_ms: MaxSpeech,
     /// A cloud provider to answer (`None`: the local model alone).
     pub cloud: Option<CloudChoice>,
 }
@@ -92,7 +95,27 @@ impl Default for EngineChoice {
             vad_threshold: EndpointerConfig::default().threshold,
             turn_model: true,
             echo_cancellation: true,
+            max_speech_ms: MaxSpeech::default(),
             cloud: None,
+        }
+    }
+}
+
+/// The longest question in each mode, milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxSpeech {
+    /// Hands-free.
+    pub hands_free: u32,
+    /// Push-to-talk and toggle.
+    pub push_to_talk: u32,
+}
+
+impl Default for MaxSpeech {
+    fn default() -> Self {
+        let listener = ListenerConfig::default();
+        MaxSpeech {
+            hands_free: listener.max_hands_free_ms,
+            push_to_talk: listener.max_push_to_talk_ms,
         }
     }
 }
@@ -113,6 +136,10 @@ impl EngineChoice {
             speed: settings.speed,
             vad_threshold: settings.vad_threshold(),
             echo_cancellation: settings.echo_cancellation,
+            max_speech_ms: MaxSpeech {
+                hands_free: settings.max_speech_hands_free_s.saturating_mul(1000),
+                push_to_talk: settings.max_speech_push_to_talk_s.saturating_mul(1000),
+            },
             cloud: CloudChoice::from_settings(settings, keys),
             ..EngineChoice::default()
         }
@@ -285,6 +312,8 @@ async fn assemble(
     let mut listener = Listener::new(
         ListenerConfig {
             mode,
+            max_hands_free_ms: choice.max_speech_ms.hands_free,
+            max_push_to_talk_ms: choice.max_speech_ms.push_to_talk,
             ..ListenerConfig::default()
         },
         endpointer,

@@ -68,6 +68,11 @@ pub struct Settings {
     pub turn_logs: bool,
     /// How many turn logs to keep (1 to 10000).
     pub keep_turn_logs: u32,
+    /// The longest hands-free question, seconds (5 to 600): listening stops there, you are
+    /// told, and what you said is answered.
+    pub max_speech_hands_free_s: u32,
+    /// The longest push-to-talk (or toggle) question, seconds (5 to 600).
+    pub max_speech_push_to_talk_s: u32,
     /// Let other programs on this computer use Sotto: the local API (docs/API.md) on
     /// 127.0.0.1 and ::1, behind a token.
     pub api: bool,
@@ -97,6 +102,7 @@ pub const DEFAULT_API_PORT: u16 = 7377;
 impl Default for Settings {
     fn default() -> Self {
         let turn = crate::TurnSettings::default();
+        let listener = sotto_audio::ListenerConfig::default();
         Settings {
             microphone: None,
             speaker: None,
@@ -122,6 +128,8 @@ impl Default for Settings {
             start_on_login: false,
             turn_logs: false,
             keep_turn_logs: sotto_store::turn_log::DEFAULT_KEEP as u32,
+            max_speech_hands_free_s: listener.max_hands_free_ms / 1000,
+            max_speech_push_to_talk_s: listener.max_push_to_talk_ms / 1000,
             api: false,
             api_port: DEFAULT_API_PORT,
             api_screen: ScreenPolicy::Refuse,
@@ -250,6 +258,12 @@ impl Settings {
                 Some("must be between 1 and 10000".into())
             }
             "hotkey" if self.hotkey.trim().is_empty() => Some("is empty".into()),
+            "max_speech_hands_free_s" if !(5..=600).contains(&self.max_speech_hands_free_s) => {
+                Some("must be between 5 and 600 seconds".into())
+            }
+            "max_speech_push_to_talk_s" if !(5..=600).contains(&self.max_speech_push_to_talk_s) => {
+                Some("must be between 5 and 600 seconds".into())
+            }
             "api_port" if (1..1024).contains(&self.api_port) => {
                 Some("must be 0 (any free port) or from 1024 to 65535".into())
             }
@@ -538,6 +552,39 @@ vad_sensitivity = 0.8
         let problems = bad.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(Settings::default().problems().is_empty());
+    }
+
+    #[test]
+    fn the_longest_question_is_a_setting_per_mode_within_bounds() {
+        let defaults = Settings::default();
+        assert_eq!(
+            (
+                defaults.max_speech_hands_free_s,
+                defaults.max_speech_push_to_talk_s
+            ),
+            (30, 60)
+        );
+        let limits = |hands_free, push_to_talk| Settings {
+            max_speech_hands_free_s: hands_free,
+            max_speech_push_to_talk_s: push_to_talk,
+            ..Settings::default()
+        };
+        assert!(limits(5, 600).problems().is_empty());
+        let problems = limits(4, 601).problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        // The assistant is built with them.
+        let choice = crate::assemble::EngineChoice::from_settings(
+            &limits(45, 120),
+            None,
+            sotto_llm::keys::KeyStore::default(),
+        );
+        assert_eq!(
+            choice.max_speech_ms,
+            crate::assemble::MaxSpeech {
+                hands_free: 45_000,
+                push_to_talk: 120_000
+            }
+        );
     }
 
     #[test]

@@ -108,6 +108,15 @@ turn_logs: boolean,
  */
 keep_turn_logs: number, 
 /**
+ * The longest hands-free question, seconds (5 to 600): listening stops there, you are
+ * told, and what you said is answered.
+ */
+max_speech_hands_free_s: number, 
+/**
+ * The longest push-to-talk (or toggle) question, seconds (5 to 600).
+ */
+max_speech_push_to_talk_s: number, 
+/**
  * Let other programs on this computer use Sotto: the local API (docs/API.md) on
  * 127.0.0.1 and ::1, behind a token.
  */
