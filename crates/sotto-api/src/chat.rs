@@ -18,7 +18,7 @@ use sotto_llm::{
     Answer, CancellationToken, ChatRequest, Chunk, FinishReason, LlmError, Message, Role, Sampling,
 };
 
-use crate::screen::{self, strip_controls, ScreenPolicy};
+use crate::screen::{self, strip_controls};
 use crate::{ApiError, AppState};
 
 /// The longest answer a request may ask for, tokens.
@@ -173,17 +173,9 @@ fn conversation(
         };
         let content = strip_controls(&text);
         if role == Role::User {
-            if let Some(why) = screen::flag(&content) {
-                tracing::warn!("API chat from {client}: the text {why}");
-                match state.config.screen {
-                    ScreenPolicy::Refuse => {
-                        return Err(ApiError::bad_request(
-                            "screened",
-                            &format!("Refused: the text {why}. Sotto's API does not pass on attempts to override the assistant's instructions (`sotto serve --screen warn` lets such text through with a warning)"),
-                        ))
-                    }
-                    ScreenPolicy::Warn => warning = Some(why),
-                }
+            match screen::check(&content, state.config.screen, client) {
+                Ok(found) => warning = found.or(warning),
+                Err(refused) => return Err(ApiError::bad_request("screened", &refused)),
             }
         }
         out.push(Message { role, content });

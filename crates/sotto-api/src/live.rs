@@ -4,7 +4,7 @@
 //! drive one assistant, which runs one voice turn at a time: a turn asked for while
 //! another is under way is refused as busy.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -15,7 +15,7 @@ use sotto_core::{AssistantState, Command, Event};
 use tokio::sync::broadcast;
 
 use crate::guard::RateLimiter;
-use crate::screen::{self, strip_controls, ScreenPolicy};
+use crate::screen::{self, strip_controls};
 use crate::{ApiError, AppState};
 
 /// How long a turn asked for through the API counts as under way before the assistant's
@@ -31,7 +31,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The live assistant the API drives: the app's own, or `sotto serve --assistant`'s.
 ///
 /// Whoever runs the assistant hands every event it emits to [`LiveAssistant::publish`]
-/// (the app does so next to forwarding it to the window) and gives the way to send it a
+/// (the app does so next to forwarding it to the window; [`LiveAssistant::follow`] does
+/// it for an owner with nothing else to do with them) and gives the way to send it a
 /// command. The relay outlives any one assistant: when the app restarts its assistant
 /// with new settings, clients stay connected.
 pub struct LiveAssistant {
@@ -91,6 +92,26 @@ impl LiveAssistant {
         }
         // No client connected is not an error.
         let _ = self.events.send(event.clone());
+    }
+
+    /// Publishes every event from `events` (an assistant's) until they end; for an owner
+    /// that has nothing else to do with them (the app forwards them to its window too).
+    pub fn follow(
+        self: &Arc<Self>,
+        mut events: broadcast::Receiver<Event>,
+    ) -> tokio::task::JoinHandle<()> {
+        let relay = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => relay.publish(&event),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("the API's clients missed {n} events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
     }
 
     /// A new assistant took over (started, or restarted with new settings): it rests,
@@ -359,16 +380,13 @@ fn command(
                     message: format!("The text is longer than {limit} characters"),
                 });
             }
-            if let Some(why) = screen::flag(&text) {
-                tracing::warn!("text from the API client {peer} {why}");
-                match state.config.screen {
-                    ScreenPolicy::Refuse => return Err(Refusal {
-                        code: "screened",
-                        message: format!("Refused: the text {why}. Sotto's API does not pass on attempts to override the assistant's instructions (`sotto serve --screen warn` lets such text through with a warning)"),
-                    }),
-                    ScreenPolicy::Warn => warning = Some(format!("screened: the text {why}")),
-                }
-            }
+            let found = screen::check(&text, state.config.screen, &peer.to_string()).map_err(
+                |message| Refusal {
+                    code: "screened",
+                    message,
+                },
+            )?;
+            warning = found.map(|why| format!("screened: the text {why}"));
             Command::SendText(text)
         }
     };
@@ -408,8 +426,6 @@ async fn send_json(socket: &mut WebSocket, value: &impl Serialize) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn recording() -> (LiveAssistant, Arc<Mutex<Vec<Command>>>) {

@@ -147,6 +147,26 @@ const PHRASES: &[(&str, &[Slot])] = &[
     ),
 ];
 
+/// Screens `text`, sent by `client`, per `policy`: what the screen finds is logged with
+/// the client; `Err` is the refusal's message, `Ok(Some(why))` text let through with a
+/// warning.
+pub(crate) fn check(
+    text: &str,
+    policy: ScreenPolicy,
+    client: &str,
+) -> Result<Option<&'static str>, String> {
+    let Some(why) = flag(text) else {
+        return Ok(None);
+    };
+    tracing::warn!("text from the API client {client} {why}");
+    match policy {
+        ScreenPolicy::Refuse => Err(format!(
+            "Refused: the text {why}. Sotto's API does not pass on attempts to override the assistant's instructions (`sotto serve --screen warn` lets such text through with a warning)"
+        )),
+        ScreenPolicy::Warn => Ok(Some(why)),
+    }
+}
+
 /// Why `text` looks like an attempt to override the assistant's instructions, if it
 /// does.
 pub fn flag(text: &str) -> Option<&'static str> {

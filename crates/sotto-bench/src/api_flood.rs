@@ -73,16 +73,10 @@ pub async fn measure(store: &ModelStore) -> anyhow::Result<()> {
             assistant.send(command);
         }
     }));
-    let mut events = started.events;
-    let publisher = Arc::clone(&live);
     let mut turns = assistant
         .subscribe()
         .ok_or_else(|| anyhow::anyhow!("the assistant stopped"))?;
-    tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            publisher.publish(&event);
-        }
-    });
+    live.follow(started.events);
     let threads = sotto_core::budget::CpuBudget::detect().threads_from_env();
     let server = Server::start(
         ApiConfig {

@@ -243,19 +243,7 @@ async fn start_assistant(
         }
     }));
     relay.reset(settings.mode.is_hands_free());
-    let publisher = Arc::clone(&relay);
-    let mut events = started.events;
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => publisher.publish(&event),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("the API's clients missed {n} events");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
+    relay.follow(started.events);
     eprintln!(
         "the live assistant ({}) is at GET /v1/assistant",
         started.answers
