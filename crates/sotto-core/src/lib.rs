@@ -24,6 +24,7 @@ pub mod embed;
 pub mod event;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod heap;
 pub mod intents;
 pub mod memory;
 pub mod mouth;

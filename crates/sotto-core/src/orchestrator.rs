@@ -1346,6 +1346,8 @@ impl Orchestrator {
             provider: turn.provider,
             timings,
         });
+        // What the turn freed goes back to the system while the assistant waits.
+        crate::heap::release_free_memory();
         if rest {
             self.rest(turn.id);
         }

@@ -52,8 +52,10 @@ pub(crate) enum Checked {
     Damaged { salvage: Salvage, reason: String },
 }
 
-/// sled's page cache: enough for the recent conversations the window shows.
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// sled's page cache: the recent conversations the window shows are a few kilobytes each
+/// (their recordings are read one at a time, when played), so 4 MiB holds hundreds of
+/// turns. It was 16 MiB, which the soak saw filling for hundreds of turns as memory growth.
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How long a lock on the database is waited for before it counts as another Sotto's.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
