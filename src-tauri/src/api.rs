@@ -79,22 +79,39 @@ async fn serve(
     let mut shared = assistant.watch_shared();
     let mut running: Option<(Server, Wanted)> = None;
     let mut token_changed = false;
+    // The engines the server was last given: a settings change that leaves them (a new
+    // hotkey, the overlay) hands it nothing new.
+    let mut given: Option<EnginesKey> = None;
     loop {
         let now = settings.borrow_and_update().clone();
         let engines = shared.borrow_and_update().clone();
         let wanted = Wanted::from(&now);
         let keep =
             now.api && !token_changed && running.as_ref().is_some_and(|(_, had)| *had == wanted);
+        let key = engines.as_ref().map(|e| EnginesKey::of(e, &now));
         if keep {
-            if let Some((server, _)) = &running {
+            if let Some((server, _)) = running.as_ref().filter(|_| given != key) {
                 // The same server; the assistant's engines of now (none while it restarts).
-                server.set_engines(
-                    engines
-                        .as_ref()
-                        .and_then(|e| api_engines(&now, e, &assistant).ok()),
-                );
+                let built = engines
+                    .as_ref()
+                    .map(|e| api_engines(&now, e, &assistant))
+                    .transpose();
+                match built {
+                    Ok(built) => server.set_engines(built),
+                    Err(problem) => {
+                        assistant.error(
+                            ErrorKind::Settings,
+                            format!(
+                                "The local API cannot use the models ({problem}): it answers \"try again\" until they can be read."
+                            ),
+                        );
+                        server.set_engines(None);
+                    }
+                }
+                given = key;
             }
         } else {
+            given = key;
             if let Some((server, _)) = running.take() {
                 server.shutdown(GRACE).await;
                 tracing::info!("the local API stopped");
@@ -146,6 +163,29 @@ async fn serve(
     }
     if let Some((server, _)) = running {
         server.shutdown(GRACE).await;
+    }
+}
+
+/// Which engines the server has: the assistant's, by address (the server holds them, so
+/// another assistant's cannot take the same address meanwhile), and the models named.
+#[derive(PartialEq)]
+struct EnginesKey {
+    llm: usize,
+    stt: usize,
+    models: [String; 3],
+}
+
+impl EnginesKey {
+    fn of(engines: &SharedEngines, settings: &Settings) -> EnginesKey {
+        EnginesKey {
+            llm: Arc::as_ptr(&engines.llm).cast::<()>() as usize,
+            stt: Arc::as_ptr(&engines.stt).cast::<()>() as usize,
+            models: [
+                settings.stt_model.clone(),
+                settings.llm_model.clone(),
+                settings.voice.clone(),
+            ],
+        }
     }
 }
 

@@ -1,18 +1,19 @@
 //! The assistant inside the app: one task starts the engines (`sotto_core::assemble`, the
 //! same wiring as the CLI), then owns the running [`Assistant`] and relays the window's
 //! commands (and the local API's) to it; another forwards every assistant event to the
-//! window and to the local API's clients.
+//! window and to the local API's clients. An assistant that stops without being asked is
+//! started again (`sotto_core::restarts`), and the window told.
 
 use std::path::PathBuf;
-use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use sotto_api::LiveAssistant;
-use sotto_audio::capture::Microphone;
-use sotto_audio::{CaptureEvent, ListenMode, Pace, PlaybackError, Player, SpokenClips};
+use sotto_audio::ListenMode;
 use sotto_core::assemble::{self, default_intents_path, Launch};
+use sotto_core::restarts::{Decision, Restarts};
 use sotto_core::settings::Settings;
-use sotto_core::{Assistant, AssistantState, Command, ErrorKind, Event, Memory};
+use sotto_core::{Assistant, AssistantState, Command, Ended, ErrorKind, Event, Memory};
 use sotto_llm::Llm;
 use sotto_models::ModelStore;
 use sotto_store::turn_log::TurnLogs;
@@ -21,19 +22,9 @@ use sotto_stt::SpeechToText;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::{mpsc, watch};
 
+use crate::devices::{events_file, log_event, open_input, open_player, Input};
 use crate::protocol::{AppStatus, UiCommand, EVENT, SETUP, STATUS};
 use crate::setup;
-
-/// Test-only: a WAV file spoken into a virtual microphone each time listening starts,
-/// instead of the real microphone (the end-to-end test has no microphone); or a folder
-/// of them, spoken one after the other in the order of their names, one per start (the
-/// app bench).
-pub const TEST_INPUT_VAR: &str = "SOTTO_TEST_INPUT";
-
-/// Test-only: every event of the assistant is also appended to this file, one JSON
-/// object per line with the wall-clock time it left (`{"unix_ms": .., "event": ..}`), so
-/// the app bench reads each turn's own timings without touching the window.
-pub const EVENTS_FILE_VAR: &str = "SOTTO_EVENTS_FILE";
 
 /// What the owner task is asked to do.
 enum Control {
@@ -210,7 +201,7 @@ pub fn start(app: AppHandle) -> AssistantHandle {
 }
 
 /// Sends status changes and errors to the window.
-struct Reporter {
+pub(crate) struct Reporter {
     app: AppHandle,
     status: watch::Sender<AppStatus>,
     notices: watch::Sender<Vec<Event>>,
@@ -227,7 +218,7 @@ impl Reporter {
         self.status(AppStatus::Starting { step: step.into() });
     }
 
-    fn error(&self, kind: ErrorKind, message: String) {
+    pub(crate) fn error(&self, kind: ErrorKind, message: String) {
         tracing::warn!("{message}");
         let event = Event::ErrorOccurred {
             turn_id: None,
@@ -237,16 +228,6 @@ impl Reporter {
         let _ = self.app.emit(EVENT, &event);
         self.notices.send_modify(|all| all.push(event));
     }
-}
-
-/// Where the voice comes from. Held for as long as the assistant runs: dropping it
-/// stops the capture.
-enum Input {
-    /// The microphone, opened again whenever it is lost (or missing at start).
-    Microphone { _microphone: Microphone },
-    /// The test input: the next clip is spoken into the virtual microphone at each start
-    /// (after the last, the first again).
-    Virtual(SpokenClips),
 }
 
 /// `<config dir>/sotto/settings.toml` (`XDG_CONFIG_HOME` moves it, as it does the
@@ -290,6 +271,7 @@ async fn run(
         return;
     }
 
+    let mut restarts = Restarts::default();
     loop {
         let settings = channels.settings.borrow().clone();
         let started = start_assistant(
@@ -302,7 +284,9 @@ async fn run(
             Arc::clone(&channels.live),
         )
         .await;
-        let running = match started {
+        // How long it ran counts from when it was ready, not from loading the models.
+        let started_at = Instant::now();
+        let mut running = match started {
             Ok(running) => {
                 let _ = channels.shared.send(Some(running.shared.clone()));
                 Some(running)
@@ -312,9 +296,41 @@ async fn run(
                 None
             }
         };
-        // Serve commands until new settings arrive (or the app closes).
+        // Serve commands until new settings arrive, the assistant stops unasked, or the
+        // app closes.
         let next = loop {
-            match control.recv().await {
+            let woke = {
+                let ended = ended_unasked(&mut running);
+                tokio::select! {
+                    control = control.recv() => Woke::Control(control),
+                    why = ended => Woke::Ended(why),
+                }
+            };
+            let control = match woke {
+                Woke::Control(control) => control,
+                Woke::Ended(why) => {
+                    // Whatever it was doing (thinking, speaking) is over.
+                    forget_turn(&app, &channels);
+                    match restarts.stopped_after(started_at.elapsed()) {
+                        Decision::Restart(n) => {
+                            reporter.error(ErrorKind::Assistant, stopped_message(&why, Some(n)));
+                            break Next::Restart;
+                        }
+                        Decision::GiveUp => {
+                            if let Some(stopped) = running.take() {
+                                let _ = channels.shared.send(None);
+                                stopped.stop().await;
+                            }
+                            reporter.status(AppStatus::Failed {
+                                kind: ErrorKind::Assistant,
+                                message: stopped_message(&why, None),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            match control {
                 Some(Control::Ui(command)) => {
                     if let Some(running) = &running {
                         running.send(command.into());
@@ -329,9 +345,9 @@ async fn run(
                 Some(Control::Apply(new)) if !needs_restart(&settings, &new) => {
                     let _ = channels.settings.send(*new);
                 }
-                Some(Control::Apply(settings)) => break Some(settings),
+                Some(Control::Apply(settings)) => break Next::Apply(settings),
                 Some(Control::Download) => {}
-                None => break None,
+                None => break Next::Close,
             }
         };
         if let Some(running) = running {
@@ -339,11 +355,75 @@ async fn run(
             running.stop().await;
         }
         match next {
-            Some(settings) => {
+            Next::Apply(settings) => {
+                // Whatever made it stop may be gone with the old settings.
+                restarts.forgive();
                 let _ = channels.settings.send(*settings);
             }
-            None => return,
+            Next::Restart => {}
+            Next::Close => return,
         }
+    }
+}
+
+/// What woke the owner task.
+enum Woke {
+    /// The window, the hotkey or the local API; `None`: the app is closing.
+    Control(Option<Control>),
+    /// The assistant stopped without being asked.
+    Ended(Ended),
+}
+
+/// What the owner task does after serving a running assistant.
+enum Next {
+    /// Start one with these settings.
+    Apply(Box<Settings>),
+    /// Start one again with the same settings: the last stopped unasked.
+    Restart,
+    /// The app is closing.
+    Close,
+}
+
+/// Resolves when the running assistant stops (only [`Running::stop`] asks it to, and that
+/// is never awaited here); never while none runs.
+async fn ended_unasked(running: &mut Option<Running>) -> Ended {
+    match running {
+        Some(running) => running.assistant.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An assistant that stopped mid-turn left the window, the tray and the local API's
+/// clients in its last state: they are told it is idle now.
+fn forget_turn(app: &AppHandle, channels: &Channels) {
+    let _ = channels.state.send(AssistantState::Idle);
+    // Not listening either, hands-free or not: a new assistant says so when it starts.
+    channels.live.reset(false);
+    let idle = Event::StateChanged {
+        state: AssistantState::Idle,
+        turn_id: 0,
+        at_ms: 0.0,
+    };
+    channels.live.publish(&idle);
+    let _ = app.emit(EVENT, &idle);
+}
+
+/// What the window says when the assistant stopped unasked: restarted (the `n`th time in a
+/// row), or given up on (`None`).
+fn stopped_message(why: &Ended, restart: Option<u32>) -> String {
+    let cause = match why {
+        Ended::Stopped => "its audio input ended".to_string(),
+        Ended::Panicked(message) => format!("a fault in Sotto: {message}"),
+    };
+    match restart {
+        Some(1) => format!("The assistant stopped ({cause}). It is starting again."),
+        Some(n) => format!(
+            "The assistant stopped again ({cause}). It is starting again (try {n} of {}).",
+            sotto_core::restarts::MAX_QUICK_RESTARTS
+        ),
+        None => format!(
+            "The assistant keeps stopping ({cause}). Change a setting (another microphone or model) to try again, or restart Sotto; if it goes on, please report it with this message."
+        ),
     }
 }
 
@@ -519,37 +599,6 @@ async fn start_assistant(
     })
 }
 
-/// The file [`EVENTS_FILE_VAR`] names, opened for appending.
-fn events_file() -> Option<std::fs::File> {
-    let path = std::env::var_os(EVENTS_FILE_VAR)?;
-    match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    {
-        Ok(file) => Some(file),
-        Err(e) => {
-            tracing::warn!(
-                "cannot write events to {}: {e}",
-                PathBuf::from(path).display()
-            );
-            None
-        }
-    }
-}
-
-/// Appends `event` to `file` as one line, stamped with the wall clock.
-fn log_event(file: &mut std::fs::File, event: &Event) {
-    use std::io::Write;
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let line = serde_json::json!({ "unix_ms": unix_ms, "event": event });
-    if let Err(e) = writeln!(file, "{line}") {
-        tracing::warn!("cannot write an event: {e}");
-    }
-}
-
 fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
     let Some(dir) = Store::default_dir() else {
         reporter.error(
@@ -573,65 +622,6 @@ fn open_history(reporter: &Reporter) -> Option<Arc<Store>> {
             None
         }
     }
-}
-
-type OpenedInput = (Input, std_mpsc::Receiver<CaptureEvent>, String);
-
-fn open_input(reporter: &Reporter, device: Option<&str>) -> Result<OpenedInput, String> {
-    if let Some(path) = std::env::var_os(TEST_INPUT_VAR) {
-        let (events_tx, events) = std_mpsc::sync_channel(256);
-        let clips =
-            SpokenClips::open(std::path::Path::new(&path), events_tx).map_err(|e| e.to_string())?;
-        let name = clips.name().to_string();
-        return Ok((Input::Virtual(clips), events, name));
-    }
-    // The microphone is kept open: one lost or missing is tried again until it works.
-    let (microphone, opened, events) = Microphone::start(device.map(str::to_owned))
-        .map_err(|e| format!("cannot start listening: {e}"))?;
-    let name = match opened {
-        Ok(name) => name,
-        Err(e) => {
-            reporter.error(
-                ErrorKind::Microphone,
-                format!(
-                    "{}. Plug one in or choose another microphone; until then you can type your questions.",
-                    sentence(&e.to_string())
-                ),
-            );
-            "none".into()
-        }
-    };
-    Ok((
-        Input::Microphone {
-            _microphone: microphone,
-        },
-        events,
-        name,
-    ))
-}
-
-/// The speakers; with none, answers go to a WAV file at real-time pace (so timings and
-/// interruptions behave the same) and the window says so.
-fn open_player(reporter: &Reporter, device: Option<&str>) -> Result<Player, String> {
-    match Player::speaker(device) {
-        Ok(player) => Ok(player),
-        Err(e) => {
-            let path =
-                std::env::temp_dir().join(format!("sotto-answers-{}.wav", std::process::id()));
-            reporter.error(ErrorKind::Speaker, no_speaker_message(&e, &path));
-            Player::wav(&path, 24_000, Pace::RealTime).map_err(|e| e.to_string())
-        }
-    }
-}
-
-/// What the window says when answers cannot be played: the audio library's message (what
-/// is wrong and what to do), then where the answers go instead.
-fn no_speaker_message(error: &PlaybackError, wav: &std::path::Path) -> String {
-    format!(
-        "{}. Connect one or choose another output. Answers are shown on screen and written to {}.",
-        sentence(&error.to_string()),
-        wav.display()
-    )
 }
 
 /// `message` as the start of a sentence: capitalised, without its closing full stop.
@@ -675,27 +665,19 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_speaker_is_said_once_with_where_the_answers_go() {
-        let wav = std::path::Path::new("/tmp/answers.wav");
-        let none = no_speaker_message(&PlaybackError::NoDevice { name: None }, wav);
+    fn an_assistant_that_stops_unasked_is_restarted_and_the_user_told_why() {
+        let panicked = Ended::Panicked("index out of bounds".into());
         assert_eq!(
-            none,
-            "No speaker or headphones found. Connect one or choose another output. \
-             Answers are shown on screen and written to /tmp/answers.wav."
+            stopped_message(&panicked, Some(1)),
+            "The assistant stopped (a fault in Sotto: index out of bounds). It is starting again."
         );
-        let named = PlaybackError::NoDevice {
-            name: Some("USB headset".into()),
-        };
-        let named = no_speaker_message(&named, wav);
-        assert!(named.starts_with("No speaker or headphones found named \"USB headset\". "));
-        // The advice once, and no command-line advice in the window.
-        assert_eq!(named.matches("choose another output").count(), 1, "{named}");
-        assert!(!named.contains("headless"), "{named}");
-        let busy = PlaybackError::Open {
-            name: "hw:0".into(),
-            reason: "device busy".into(),
-        };
-        assert!(no_speaker_message(&busy, wav)
-            .starts_with("The output device \"hw:0\" could not be opened: device busy. "));
+        assert!(stopped_message(&Ended::Stopped, Some(2))
+            .contains("stopped again (its audio input ended). It is starting again (try 2 of 3)"));
+        let given_up = stopped_message(&panicked, None);
+        assert!(
+            given_up.starts_with("The assistant keeps stopping"),
+            "{given_up}"
+        );
+        assert!(given_up.contains("Change a setting"), "{given_up}");
     }
 }

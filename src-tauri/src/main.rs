@@ -8,6 +8,7 @@ mod api;
 mod assistant;
 mod autostart;
 mod choices;
+mod devices;
 mod history;
 mod hotkey;
 mod models;

@@ -85,6 +85,12 @@ class FakeSource implements AssistantSource {
     keep_turn_logs: 50,
     max_speech_hands_free_s: 30,
     max_speech_push_to_talk_s: 60,
+    max_typed_chars: 2000,
+    local_first_token_timeout_s: 60,
+    local_token_timeout_s: 10,
+    cloud_first_token_timeout_s: 15,
+    cloud_token_timeout_s: 20,
+    turn_stall_timeout_s: 90,
     api: false,
     api_port: 7377,
     api_screen: "refuse",
@@ -422,6 +428,9 @@ describe("the window", () => {
     const microphones = [...$<HTMLSelectElement>("#setting-microphone").options].map((o) => o.textContent);
     expect(microphones).toEqual(["System default", "USB Mic", "Built-in"]);
     $<HTMLSelectElement>("#setting-microphone").value = "";
+    expect($<HTMLInputElement>("#ask-text").maxLength).toBe(2000);
+    $<HTMLInputElement>("#setting-max_typed_chars").value = "500";
+    $<HTMLInputElement>("#setting-turn_stall_timeout_s").value = "0";
     $<HTMLFormElement>("#settings").dispatchEvent(new Event("submit", { cancelable: true }));
     await settle();
     expect(source.saved).toHaveLength(1);
@@ -431,9 +440,14 @@ describe("the window", () => {
       turn_logs: true,
       microphone: null,
       max_tokens: 160,
+      max_typed_chars: 500,
+      turn_stall_timeout_s: 0,
+      local_first_token_timeout_s: 60,
     });
     await settle();
     expect($("#settings-note").textContent).toContain("Saved");
+    // The question box stops where the assistant would cut.
+    expect($<HTMLInputElement>("#ask-text").maxLength).toBe(500);
 
     $<HTMLInputElement>("#setting-max_tokens").value = "99999";
     $<HTMLFormElement>("#settings").dispatchEvent(new Event("submit", { cancelable: true }));

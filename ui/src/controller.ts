@@ -248,6 +248,8 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
   const loadSettings = async () => {
     try {
       const current = await source.settings();
+      // The question box stops where the assistant would cut the question.
+      askText.maxLength = current.max_typed_chars;
       choices = await source.choices().catch(() => null);
       renderSettings(current, settingsFields, choices);
       void showKeyRow();

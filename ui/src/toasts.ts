@@ -16,6 +16,7 @@ export const actionFor: Record<ErrorKind, ToastAction> = {
   storage: { label: "Show history", target: "history-title" },
   settings: { label: "Open settings", target: "settings-title" },
   limit: { label: "Edit the question", target: "ask-text" },
+  assistant: { label: "Open settings", target: "settings-title" },
 };
 
 /** Brings the action's target into view in `doc`, and focuses it when it takes input. */

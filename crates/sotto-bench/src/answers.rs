@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sotto_core::answer_guard::AnswerGuard;
 use sotto_core::budget::CpuBudget;
 use sotto_core::TurnSettings;
-use sotto_llm::http::OfflineSwitch;
+use sotto_llm::http::{HttpConfig, OfflineSwitch};
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
 use sotto_llm::providers::{self, CloudSetup};
@@ -257,6 +257,7 @@ async fn measure(options: &Options, questions: &[Question]) -> anyhow::Result<()
             preset,
             base_url: options.base_url.as_deref(),
             model: options.provider_model.as_deref(),
+            http: HttpConfig::default(),
         };
         let llm = providers::connect(setup, key, &OfflineSwitch::default(), None)?;
         let name = format!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use sotto_llm::http::OfflineSwitch;
+use sotto_llm::http::{HttpConfig, OfflineSwitch};
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
 use sotto_llm::providers::{self, CloudSetup, KeySource};
@@ -99,6 +99,7 @@ fn provider(args: &ChatArgs, offline: &OfflineSwitch) -> anyhow::Result<Arc<dyn 
         preset,
         base_url: args.base_url.as_deref(),
         model: args.model.as_deref(),
+        http: HttpConfig::default(),
     };
     let backup: Option<Arc<dyn Llm>> = match args.fallback {
         true => Some(Arc::new(local_llm(None, args.threads)?)),

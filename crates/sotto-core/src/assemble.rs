@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sotto_audio::{
     CaptureEvent, EchoCanceller, Endpointer, EndpointerConfig, ListenMode, Listener,
     ListenerConfig, Player, SmartTurn, VadKind,
 };
-use sotto_llm::http::OfflineSwitch;
+use sotto_llm::http::{HttpConfig, OfflineSwitch};
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
 use sotto_llm::providers::{self, CloudSetup};
@@ -56,8 +57,39 @@ pub struct EngineChoice {
     /// The longest question, hands-free and push-to-talk (milliseconds): listening stops
     /// there, the user is told, and what was said is answered.
     pub max_speech_ms: MaxSpeech,
+    /// How long the local model may take before it counts as hung.
+    pub local_timeouts: LocalTimeouts,
     /// A cloud provider to answer (`None`: the local model alone).
     pub cloud: Option<CloudChoice>,
+}
+
+/// How long the local model's worker may take before it is taken for hung (stopped, the
+/// answer failed with a timeout, a fresh worker for the next question).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTimeouts {
+    /// To the first word, the question's reading included.
+    pub first_token: Duration,
+    /// Between two words.
+    pub token: Duration,
+}
+
+impl Default for LocalTimeouts {
+    fn default() -> Self {
+        LocalTimeouts {
+            first_token: sotto_llm::local::DEFAULT_FIRST_TOKEN_TIMEOUT,
+            token: sotto_llm::local::DEFAULT_TOKEN_TIMEOUT,
+        }
+    }
+}
+
+impl LocalTimeouts {
+    /// The local model's limits in `settings`.
+    pub fn from_settings(settings: &Settings) -> LocalTimeouts {
+        LocalTimeouts {
+            first_token: Duration::from_secs(settings.local_first_token_timeout_s.into()),
+            token: Duration::from_secs(settings.local_token_timeout_s.into()),
+        }
+    }
 }
 
 /// A cloud provider, and how it shares the work with the local model.
@@ -75,6 +107,8 @@ pub struct CloudChoice {
     pub keys: KeyStore,
     /// Cuts every cloud request while on.
     pub offline: OfflineSwitch,
+    /// Its timeouts and retries.
+    pub http: HttpConfig,
 }
 
 /// Where the user's instant answers live: `<config dir>/sotto/intents.toml`.
@@ -96,6 +130,7 @@ impl Default for EngineChoice {
             turn_model: true,
             echo_cancellation: true,
             max_speech_ms: MaxSpeech::default(),
+            local_timeouts: LocalTimeouts::default(),
             cloud: None,
         }
     }
@@ -140,6 +175,7 @@ impl EngineChoice {
                 hands_free: settings.max_speech_hands_free_s.saturating_mul(1000),
                 push_to_talk: settings.max_speech_push_to_talk_s.saturating_mul(1000),
             },
+            local_timeouts: LocalTimeouts::from_settings(settings),
             cloud: CloudChoice::from_settings(settings, keys),
             ..EngineChoice::default()
         }
@@ -160,6 +196,13 @@ impl CloudChoice {
             fallback_to_local: settings.fallback_to_local,
             keys,
             offline: OfflineSwitch::default(),
+            http: HttpConfig {
+                first_token_timeout: Duration::from_secs(
+                    settings.cloud_first_token_timeout_s.into(),
+                ),
+                idle_timeout: Duration::from_secs(settings.cloud_token_timeout_s.into()),
+                ..HttpConfig::default()
+            },
         })
     }
 }
@@ -277,7 +320,8 @@ async fn assemble(
         },
     )
     .map_err(|e| failed(ErrorKind::Model)(e.to_string()))?;
-    let local = started_local_model(store, &choice.llm_model, &threads).await?;
+    let local =
+        started_local_model(store, &choice.llm_model, &threads, choice.local_timeouts).await?;
     let mut voice = sotto_tts::load_voice(store, &choice.voice, threads.voice)
         .map_err(|e| failed(ErrorKind::Voice)(e.to_string()))?;
     let instant = match &choice.intents {
@@ -351,7 +395,8 @@ pub async fn language_model(
     keys: KeyStore,
     threads: &EngineThreads,
 ) -> Result<Arc<dyn Llm>, AssembleError> {
-    let local = started_local_model(store, &settings.llm_model, threads).await?;
+    let timeouts = LocalTimeouts::from_settings(settings);
+    let local = started_local_model(store, &settings.llm_model, threads, timeouts).await?;
     match CloudChoice::from_settings(settings, keys) {
         Some(cloud) => with_cloud(local, &cloud).await,
         None => Ok(local),
@@ -363,6 +408,7 @@ async fn started_local_model(
     store: &ModelStore,
     id: &str,
     threads: &EngineThreads,
+    timeouts: LocalTimeouts,
 ) -> Result<Arc<dyn Llm>, AssembleError> {
     let model = store
         .require(id)
@@ -371,6 +417,8 @@ async fn started_local_model(
         LocalConfig::new(model.main_file()).map_err(|e| failed(ErrorKind::Llm)(e.to_string()))?;
     config.threads = Some(threads.llm);
     config.batch_threads = Some(threads.llm_batch);
+    config.first_token_timeout = timeouts.first_token;
+    config.token_timeout = timeouts.token;
     let local = LocalLlm::new(config);
     local
         .start()
@@ -406,6 +454,7 @@ async fn with_cloud(
         preset,
         base_url: cloud.base_url.as_deref(),
         model: cloud.model.as_deref(),
+        http: cloud.http,
     };
     let backup = cloud.fallback_to_local.then_some(local);
     providers::connect(setup, key, &cloud.offline, backup).map_err(|e| llm_failed(e.to_string()))

@@ -115,6 +115,9 @@ pub enum ErrorKind {
     Settings,
     /// Something was longer than Sotto takes (a typed question); what fit was kept.
     Limit,
+    /// The assistant itself stopped without being asked (a fault in Sotto); it is started
+    /// again, unless it keeps stopping.
+    Assistant,
 }
 
 /// How long each stage of a turn took. Every time is milliseconds on the assistant's

@@ -31,6 +31,7 @@ pub mod mouth;
 mod orchestrator;
 pub mod output;
 pub mod played;
+pub mod restarts;
 pub mod settings;
 pub mod stt_worker;
 pub mod unfinished;
@@ -82,7 +83,37 @@ pub struct Assistant {
     /// Weak, so the event stream closes when the orchestrator stops.
     events: broadcast::WeakSender<Event>,
     origin: Instant,
-    task: JoinHandle<()>,
+    /// The orchestrator's task; `None` once [`Assistant::ended`] has seen it end.
+    task: Option<JoinHandle<()>>,
+    /// How it ended, once seen.
+    ended: Option<Ended>,
+}
+
+/// Why an assistant's orchestrator is no longer running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// It was told to shut down, or its audio source ended and the last turn was over.
+    Stopped,
+    /// It panicked: a bug. The text is the panic's message.
+    Panicked(String),
+}
+
+impl Ended {
+    fn from_join(result: Result<(), tokio::task::JoinError>) -> Ended {
+        match result {
+            Ok(()) => Ended::Stopped,
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                Ended::Panicked(message)
+            }
+            Err(_) => Ended::Stopped,
+        }
+    }
 }
 
 impl Assistant {
@@ -157,7 +188,8 @@ impl Assistant {
                 commands: commands_tx,
                 events: events.downgrade(),
                 origin,
-                task,
+                task: Some(task),
+                ended: None,
             },
             first_receiver,
         ))
@@ -180,7 +212,43 @@ impl Assistant {
 
     /// Waits until the assistant stops: after [`Command::Shutdown`], or when its audio
     /// source has ended and the last turn is over.
-    pub async fn finished(self) {
-        let _ = self.task.await;
+    pub async fn finished(mut self) {
+        self.ended().await;
+    }
+
+    /// Waits until the orchestrator is no longer running, and says why. Cancel-safe, and
+    /// answers at once when it has ended already: an owner can keep it in a `select!` to
+    /// notice an assistant that stopped without being asked.
+    pub async fn ended(&mut self) -> Ended {
+        if let Some(task) = self.task.as_mut() {
+            let result = task.await;
+            self.task = None;
+            self.ended = Some(Ended::from_join(result));
+        }
+        self.ended.clone().unwrap_or(Ended::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ended;
+
+    #[tokio::test]
+    async fn a_panicked_orchestrator_is_told_apart_from_one_that_stopped() {
+        let stopped = tokio::spawn(async {});
+        assert_eq!(Ended::from_join(stopped.await), Ended::Stopped);
+        let panicked = tokio::spawn(async { panic!("the turn state broke") });
+        assert_eq!(
+            Ended::from_join(panicked.await),
+            Ended::Panicked("the turn state broke".into())
+        );
+        let formatted = tokio::spawn(async {
+            let turn = 7;
+            panic!("turn {turn} broke")
+        });
+        assert_eq!(
+            Ended::from_join(formatted.await),
+            Ended::Panicked("turn 7 broke".into())
+        );
     }
 }

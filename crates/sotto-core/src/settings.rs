@@ -73,6 +73,26 @@ pub struct Settings {
     pub max_speech_hands_free_s: u32,
     /// The longest push-to-talk (or toggle) question, seconds (5 to 600).
     pub max_speech_push_to_talk_s: u32,
+    /// The longest typed question, characters (100 to 100000): a longer one is cut there
+    /// and the user told.
+    pub max_typed_chars: u32,
+    /// How long the local model may take to its first word, reading the question
+    /// included, seconds (5 to 600): a worker that misses it is taken for hung, stopped
+    /// and started afresh for the next question.
+    pub local_first_token_timeout_s: u32,
+    /// How long the local model may stay silent between two words, seconds (1 to 120).
+    pub local_token_timeout_s: u32,
+    /// How long a cloud provider may take to answer (its response headers and first
+    /// word), seconds (2 to 120).
+    pub cloud_first_token_timeout_s: u32,
+    /// How long a cloud provider's answer may pause between two pieces, seconds (2 to
+    /// 120).
+    pub cloud_token_timeout_s: u32,
+    /// A turn that makes no progress this long (no transcript, no word, no sound) is
+    /// stopped as failed, seconds (0: never; else 10 to 900). Whichever limit comes first
+    /// ends the turn; the models' own (above) say more precisely what went wrong, so the
+    /// default is longer than theirs.
+    pub turn_stall_timeout_s: u32,
     /// Let other programs on this computer use Sotto: the local API (docs/API.md) on
     /// 127.0.0.1 and ::1, behind a token.
     pub api: bool,
@@ -103,6 +123,7 @@ impl Default for Settings {
     fn default() -> Self {
         let turn = crate::TurnSettings::default();
         let listener = sotto_audio::ListenerConfig::default();
+        let http = sotto_llm::http::HttpConfig::default();
         Settings {
             microphone: None,
             speaker: None,
@@ -130,11 +151,25 @@ impl Default for Settings {
             keep_turn_logs: sotto_store::turn_log::DEFAULT_KEEP as u32,
             max_speech_hands_free_s: listener.max_hands_free_ms / 1000,
             max_speech_push_to_talk_s: listener.max_push_to_talk_ms / 1000,
+            max_typed_chars: saturating_u32(turn.max_typed_chars),
+            local_first_token_timeout_s: secs(sotto_llm::local::DEFAULT_FIRST_TOKEN_TIMEOUT),
+            local_token_timeout_s: secs(sotto_llm::local::DEFAULT_TOKEN_TIMEOUT),
+            cloud_first_token_timeout_s: secs(http.first_token_timeout),
+            cloud_token_timeout_s: secs(http.idle_timeout),
+            turn_stall_timeout_s: secs(turn.stall_timeout),
             api: false,
             api_port: DEFAULT_API_PORT,
             api_screen: ScreenPolicy::Refuse,
         }
     }
+}
+
+fn secs(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Settings as read from disk, and what had to be reset.
@@ -264,6 +299,31 @@ impl Settings {
             "max_speech_push_to_talk_s" if !(5..=600).contains(&self.max_speech_push_to_talk_s) => {
                 Some("must be between 5 and 600 seconds".into())
             }
+            "max_typed_chars" if !(100..=100_000).contains(&self.max_typed_chars) => {
+                Some("must be between 100 and 100000 characters".into())
+            }
+            "local_first_token_timeout_s"
+                if !(5..=600).contains(&self.local_first_token_timeout_s) =>
+            {
+                Some("must be between 5 and 600 seconds".into())
+            }
+            "local_token_timeout_s" if !(1..=120).contains(&self.local_token_timeout_s) => {
+                Some("must be between 1 and 120 seconds".into())
+            }
+            "cloud_first_token_timeout_s"
+                if !(2..=120).contains(&self.cloud_first_token_timeout_s) =>
+            {
+                Some("must be between 2 and 120 seconds".into())
+            }
+            "cloud_token_timeout_s" if !(2..=120).contains(&self.cloud_token_timeout_s) => {
+                Some("must be between 2 and 120 seconds".into())
+            }
+            "turn_stall_timeout_s"
+                if self.turn_stall_timeout_s != 0
+                    && !(10..=900).contains(&self.turn_stall_timeout_s) =>
+            {
+                Some("must be 0 (never) or between 10 and 900 seconds".into())
+            }
             "api_port" if (1..1024).contains(&self.api_port) => {
                 Some("must be 0 (any free port) or from 1024 to 65535".into())
             }
@@ -340,6 +400,8 @@ impl Settings {
             barge_in_while_speaking: self.mode.is_hands_free()
                 && self.echo_cancellation
                 && self.voice_barge_in,
+            max_typed_chars: self.max_typed_chars as usize,
+            stall_timeout: std::time::Duration::from_secs(self.turn_stall_timeout_s.into()),
             ..defaults
         }
     }
@@ -364,6 +426,7 @@ fn keep_aside(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let path = dir.join("settings.toml");
@@ -584,6 +647,65 @@ vad_sensitivity = 0.8
                 hands_free: 45_000,
                 push_to_talk: 120_000
             }
+        );
+    }
+
+    #[test]
+    fn the_time_limits_and_typed_length_are_settings_that_reach_the_engines() {
+        let defaults = Settings::default();
+        assert_eq!(
+            (
+                defaults.max_typed_chars,
+                defaults.local_first_token_timeout_s,
+                defaults.local_token_timeout_s,
+                defaults.cloud_first_token_timeout_s,
+                defaults.cloud_token_timeout_s,
+                defaults.turn_stall_timeout_s,
+            ),
+            (2000, 60, 10, 15, 20, 90),
+            "the defaults documented in docs/RELIABILITY.md"
+        );
+        let out_of_range = Settings {
+            max_typed_chars: 99,
+            local_first_token_timeout_s: 4,
+            local_token_timeout_s: 0,
+            cloud_first_token_timeout_s: 121,
+            cloud_token_timeout_s: 1,
+            turn_stall_timeout_s: 9,
+            ..Settings::default()
+        };
+        let problems = out_of_range.problems();
+        assert_eq!(problems.len(), 6, "{problems:?}");
+        let chosen = Settings {
+            max_typed_chars: 500,
+            local_first_token_timeout_s: 30,
+            local_token_timeout_s: 3,
+            cloud_first_token_timeout_s: 7,
+            cloud_token_timeout_s: 9,
+            turn_stall_timeout_s: 0,
+            provider: "openai".into(),
+            ..Settings::default()
+        };
+        assert!(chosen.problems().is_empty(), "0 turns the watchdog off");
+        let turn = chosen.turn_settings();
+        assert_eq!(turn.max_typed_chars, 500);
+        assert_eq!(turn.stall_timeout, Duration::ZERO);
+        let choice = crate::assemble::EngineChoice::from_settings(
+            &chosen,
+            None,
+            sotto_llm::keys::KeyStore::default(),
+        );
+        assert_eq!(
+            choice.local_timeouts,
+            crate::assemble::LocalTimeouts {
+                first_token: Duration::from_secs(30),
+                token: Duration::from_secs(3),
+            }
+        );
+        let http = choice.cloud.map(|cloud| cloud.http);
+        assert_eq!(
+            http.map(|h| (h.first_token_timeout, h.idle_timeout)),
+            Some((Duration::from_secs(7), Duration::from_secs(9)))
         );
     }
 

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Timeouts and retries for cloud requests.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct HttpConfig {
     /// Opening the connection (TCP and TLS).
     pub connect_timeout: Duration,

@@ -240,6 +240,8 @@ pub struct CloudSetup<'a> {
     pub base_url: Option<&'a str>,
     /// Its model, when not the preset's default.
     pub model: Option<&'a str>,
+    /// Its timeouts and retries.
+    pub http: HttpConfig,
 }
 
 /// The cloud provider in `setup` with `key`, obeying `offline`; with a `backup`, the
@@ -257,7 +259,7 @@ pub fn connect(
             reason: format!("its address {why}"),
         })?;
     }
-    let http = HttpClient::new(HttpConfig::default(), offline.clone())?;
+    let http = HttpClient::new(setup.http, offline.clone())?;
     let remote = cloud_provider(setup.preset, setup.base_url, setup.model, key, http);
     Ok(match backup {
         None => remote,

@@ -87,17 +87,31 @@ pub fn environment(store: &ModelStore) -> Result<Environment, OnnxError> {
 /// default (only to measure what turning it off saves).
 pub const SPINNING_VAR: &str = "SOTTO_ORT_SPINNING";
 
+/// Set to `0` to run without ONNX Runtime's memory arena and memory patterns (each run's
+/// tensors then come from the system allocator and go back to it), `1` with them; unset,
+/// [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
+pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
+
+/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says.
+pub const ARENA_BY_DEFAULT: bool = true;
+
 /// Opens the ONNX model at `path` on `threads` CPU threads. The pool's threads sleep
 /// between runs instead of spinning: every model here runs in bursts (a sentence, a 32 ms
 /// frame) beside other engines that need the cores (`sotto_core::budget`).
 pub fn open_session(env: &Environment, path: &Path, threads: usize) -> Result<Session, OnnxError> {
     let spinning = std::env::var(SPINNING_VAR).is_ok_and(|v| v == "1");
+    let arena = std::env::var(ARENA_VAR).map_or(ARENA_BY_DEFAULT, |v| v != "0");
     let refused = |reason: String| OnnxError::Session {
         path: path.display().to_string(),
         reason,
     };
     sotto_models::format::check(path, FileFormat::Onnx).map_err(refused)?;
+    let cpu = ort::ep::CPU::default().with_arena_allocator(arena).build();
     Session::builder(env)
+        .map_err(|e| refused(e.to_string()))?
+        .with_execution_providers([cpu])
+        .map_err(|e| refused(e.to_string()))?
+        .with_memory_pattern(arena)
         .map_err(|e| refused(e.to_string()))?
         .with_intra_threads(threads.max(1))
         .map_err(|e| refused(e.to_string()))?

@@ -3,4 +3,4 @@
 /**
  * What kind of thing went wrong, so the UI can offer the right action.
  */
-export type ErrorKind = "microphone" | "speaker" | "speech_to_text" | "llm" | "voice" | "model" | "storage" | "settings" | "limit";
+export type ErrorKind = "microphone" | "speaker" | "speech_to_text" | "llm" | "voice" | "model" | "storage" | "settings" | "limit" | "assistant";

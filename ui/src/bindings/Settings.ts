@@ -117,6 +117,38 @@ max_speech_hands_free_s: number,
  */
 max_speech_push_to_talk_s: number, 
 /**
+ * The longest typed question, characters (100 to 100000): a longer one is cut there
+ * and the user told.
+ */
+max_typed_chars: number, 
+/**
+ * How long the local model may take to its first word, reading the question
+ * included, seconds (5 to 600): a worker that misses it is taken for hung, stopped
+ * and started afresh for the next question.
+ */
+local_first_token_timeout_s: number, 
+/**
+ * How long the local model may stay silent between two words, seconds (1 to 120).
+ */
+local_token_timeout_s: number, 
+/**
+ * How long a cloud provider may take to answer (its response headers and first
+ * word), seconds (2 to 120).
+ */
+cloud_first_token_timeout_s: number, 
+/**
+ * How long a cloud provider's answer may pause between two pieces, seconds (2 to
+ * 120).
+ */
+cloud_token_timeout_s: number, 
+/**
+ * A turn that makes no progress this long (no transcript, no word, no sound) is
+ * stopped as failed, seconds (0: never; else 10 to 900). Whichever limit comes first
+ * ends the turn; the models' own (above) say more precisely what went wrong, so the
+ * default is longer than theirs.
+ */
+turn_stall_timeout_s: number, 
+/**
  * Let other programs on this computer use Sotto: the local API (docs/API.md) on
  * 127.0.0.1 and ::1, behind a token.
  */

@@ -1092,7 +1092,10 @@ async fn the_end_of_the_audio_source_stops_the_assistant_after_the_last_turn() {
     let (_, outcome, _) = rig.until_finished().await;
     assert_eq!(outcome, TurnOutcome::Answered);
     assert_eq!(states(&rig.until_state(Idle).await), [Idle]);
-    let Rig { assistant, .. } = rig;
+    let Rig { mut assistant, .. } = rig;
+    // Its owner sees it end, unasked, as often as it asks.
+    assert_eq!(assistant.ended().await, crate::Ended::Stopped);
+    assert_eq!(assistant.ended().await, crate::Ended::Stopped);
     assistant.finished().await;
 }
 
