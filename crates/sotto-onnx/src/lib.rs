@@ -87,13 +87,17 @@ pub fn environment(store: &ModelStore) -> Result<Environment, OnnxError> {
 /// default (only to measure what turning it off saves).
 pub const SPINNING_VAR: &str = "SOTTO_ORT_SPINNING";
 
-/// Set to `0` to run without ONNX Runtime's memory arena and memory patterns (each run's
-/// tensors then come from the system allocator and go back to it), `1` with them; unset,
-/// [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
+/// Set to `1` to run with ONNX Runtime's CPU memory arena and memory patterns, `0`
+/// without; unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
 pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
 
-/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says.
-pub const ARENA_BY_DEFAULT: bool = true;
+/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: no.
+/// The voice's inputs change length with every sentence, and the arena kept the largest
+/// tensors of each length it met, never giving them back: the soak saw the process grow
+/// by about 47 MiB between turns 100 and 200 and hold about 190 MiB more than without it
+/// (docs/BENCHMARKS.md, "Soak"). Without it each run's tensors come from the system
+/// allocator and go back to it, for about 10 % more synthesis time with the default voice.
+pub const ARENA_BY_DEFAULT: bool = false;
 
 /// Opens the ONNX model at `path` on `threads` CPU threads. The pool's threads sleep
 /// between runs instead of spinning: every model here runs in bursts (a sentence, a 32 ms
