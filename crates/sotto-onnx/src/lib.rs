@@ -91,13 +91,14 @@ pub const SPINNING_VAR: &str = "SOTTO_ORT_SPINNING";
 /// without; unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
 pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
 
-/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: no.
-/// The voice's inputs change length with every sentence, and the arena kept the largest
-/// tensors of each length it met, never giving them back: the soak saw the process grow
-/// by about 47 MiB between turns 100 and 200 and hold about 190 MiB more than without it
-/// (docs/BENCHMARKS.md, "Soak"). Without it each run's tensors come from the system
-/// allocator and go back to it, for about 10 % more synthesis time with the default voice.
-pub const ARENA_BY_DEFAULT: bool = false;
+/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: yes,
+/// for now. The voice's inputs change length with every sentence, and the arena keeps
+/// the blocks of the longest it has met: the soak saw the process grow by about 47 MiB
+/// between turns 100 and 200 (then flat) and hold about 190 MiB more than without it.
+/// Without it the voice took about 14 % longer, its first audio 8-30 ms later, and the
+/// voice bench's peak memory was 209 MiB higher (docs/BENCHMARKS.md, "Soak"): not yet a
+/// trade worth making.
+pub const ARENA_BY_DEFAULT: bool = true;
 
 /// Opens the ONNX model at `path` on `threads` CPU threads. The pool's threads sleep
 /// between runs instead of spinning: every model here runs in bursts (a sentence, a 32 ms
