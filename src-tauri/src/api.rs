@@ -81,14 +81,14 @@ async fn serve(
     let mut token_changed = false;
     // The engines the server was last given: a settings change that leaves them (a new
     // hotkey, the overlay) hands it nothing new.
-    let mut given: Option<EnginesKey> = None;
+    let mut given: Option<usize> = None;
     loop {
         let now = settings.borrow_and_update().clone();
         let engines = shared.borrow_and_update().clone();
         let wanted = Wanted::from(&now);
         let keep =
             now.api && !token_changed && running.as_ref().is_some_and(|(_, had)| *had == wanted);
-        let key = engines.as_ref().map(|e| EnginesKey::of(e, &now));
+        let key = engines.as_ref().map(engines_id);
         if keep {
             if let Some((server, _)) = running.as_ref().filter(|_| given != key) {
                 // The same server; the assistant's engines of now (none while it restarts).
@@ -166,27 +166,11 @@ async fn serve(
     }
 }
 
-/// Which engines the server has: the assistant's, by address (the server holds them, so
-/// another assistant's cannot take the same address meanwhile), and the models named.
-#[derive(PartialEq)]
-struct EnginesKey {
-    llm: usize,
-    stt: usize,
-    models: [String; 3],
-}
-
-impl EnginesKey {
-    fn of(engines: &SharedEngines, settings: &Settings) -> EnginesKey {
-        EnginesKey {
-            llm: Arc::as_ptr(&engines.llm).cast::<()>() as usize,
-            stt: Arc::as_ptr(&engines.stt).cast::<()>() as usize,
-            models: [
-                settings.stt_model.clone(),
-                settings.llm_model.clone(),
-                settings.voice.clone(),
-            ],
-        }
-    }
+/// Which assistant's engines these are: its language model's address. Every assistant
+/// has its own (a change of model or voice restarts the assistant), and the server holds
+/// the engines it was given, so a later assistant's cannot take the same address.
+fn engines_id(engines: &SharedEngines) -> usize {
+    Arc::as_ptr(&engines.llm).cast::<()>() as usize
 }
 
 /// The API's engines: the running assistant's language model and recogniser, the

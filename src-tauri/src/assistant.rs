@@ -317,10 +317,7 @@ async fn run(
                             break Next::Restart;
                         }
                         Decision::GiveUp => {
-                            if let Some(stopped) = running.take() {
-                                let _ = channels.shared.send(None);
-                                stopped.stop().await;
-                            }
+                            retire(running.take(), &channels).await;
                             reporter.status(AppStatus::Failed {
                                 kind: ErrorKind::Assistant,
                                 message: stopped_message(&why, None),
@@ -350,10 +347,7 @@ async fn run(
                 None => break Next::Close,
             }
         };
-        if let Some(running) = running {
-            let _ = channels.shared.send(None);
-            running.stop().await;
-        }
+        retire(running, &channels).await;
         match next {
             Next::Apply(settings) => {
                 // Whatever made it stop may be gone with the old settings.
@@ -382,6 +376,14 @@ enum Next {
     Restart,
     /// The app is closing.
     Close,
+}
+
+/// Takes the local API off `running`'s engines and stops it, if there is one.
+async fn retire(running: Option<Running>, channels: &Channels) {
+    if let Some(running) = running {
+        let _ = channels.shared.send(None);
+        running.stop().await;
+    }
 }
 
 /// Resolves when the running assistant stops (only [`Running::stop`] asks it to, and that

@@ -164,6 +164,14 @@ impl Default for Settings {
     }
 }
 
+/// Why `value` is outside `lo..=hi` (`unit` follows the bounds in the message), if it is.
+fn between(value: u32, lo: u32, hi: u32, unit: &str) -> Option<String> {
+    (!(lo..=hi).contains(&value)).then(|| format!("must be between {lo} and {hi}{unit}"))
+}
+
+/// The unit of the settings in seconds, as [`between`] names it.
+const SECONDS: &str = " seconds";
+
 fn secs(d: std::time::Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }
@@ -286,38 +294,20 @@ impl Settings {
             "top_p" if !within(self.top_p, 0.0, 1.0) || self.top_p == 0.0 => {
                 Some("must be above 0 and at most 1".into())
             }
-            "max_tokens" if !(16..=4096).contains(&self.max_tokens) => {
-                Some("must be between 16 and 4096".into())
-            }
-            "keep_turn_logs" if !(1..=10_000).contains(&self.keep_turn_logs) => {
-                Some("must be between 1 and 10000".into())
-            }
+            "max_tokens" => between(self.max_tokens, 16, 4096, ""),
+            "keep_turn_logs" => between(self.keep_turn_logs, 1, 10_000, ""),
             "hotkey" if self.hotkey.trim().is_empty() => Some("is empty".into()),
-            "max_speech_hands_free_s" if !(5..=600).contains(&self.max_speech_hands_free_s) => {
-                Some("must be between 5 and 600 seconds".into())
+            "max_speech_hands_free_s" => between(self.max_speech_hands_free_s, 5, 600, SECONDS),
+            "max_speech_push_to_talk_s" => between(self.max_speech_push_to_talk_s, 5, 600, SECONDS),
+            "max_typed_chars" => between(self.max_typed_chars, 100, 100_000, " characters"),
+            "local_first_token_timeout_s" => {
+                between(self.local_first_token_timeout_s, 5, 600, SECONDS)
             }
-            "max_speech_push_to_talk_s" if !(5..=600).contains(&self.max_speech_push_to_talk_s) => {
-                Some("must be between 5 and 600 seconds".into())
+            "local_token_timeout_s" => between(self.local_token_timeout_s, 1, 120, SECONDS),
+            "cloud_first_token_timeout_s" => {
+                between(self.cloud_first_token_timeout_s, 2, 120, SECONDS)
             }
-            "max_typed_chars" if !(100..=100_000).contains(&self.max_typed_chars) => {
-                Some("must be between 100 and 100000 characters".into())
-            }
-            "local_first_token_timeout_s"
-                if !(5..=600).contains(&self.local_first_token_timeout_s) =>
-            {
-                Some("must be between 5 and 600 seconds".into())
-            }
-            "local_token_timeout_s" if !(1..=120).contains(&self.local_token_timeout_s) => {
-                Some("must be between 1 and 120 seconds".into())
-            }
-            "cloud_first_token_timeout_s"
-                if !(2..=120).contains(&self.cloud_first_token_timeout_s) =>
-            {
-                Some("must be between 2 and 120 seconds".into())
-            }
-            "cloud_token_timeout_s" if !(2..=120).contains(&self.cloud_token_timeout_s) => {
-                Some("must be between 2 and 120 seconds".into())
-            }
+            "cloud_token_timeout_s" => between(self.cloud_token_timeout_s, 2, 120, SECONDS),
             "turn_stall_timeout_s"
                 if self.turn_stall_timeout_s != 0
                     && !(10..=900).contains(&self.turn_stall_timeout_s) =>
