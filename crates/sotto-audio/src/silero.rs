@@ -34,7 +34,8 @@ impl SileroVad {
         let env = sotto_onnx::environment(store)?;
         let model = store.require(SILERO_MODEL)?;
         // One thread: a frame is tiny, and the other core belongs to whisper.
-        let session = sotto_onnx::open_session(&env, model.main_file(), 1)?;
+        let session =
+            sotto_onnx::open_session(&env, model.main_file(), 1, sotto_onnx::Shapes::Fixed)?;
         Ok(SileroVad {
             session,
             state: vec![0.0; STATE],

@@ -43,7 +43,8 @@ impl SmartTurn {
         let model = store.require(SMART_TURN_MODEL)?;
         // One thread: it runs on the listening thread between blocks, while whisper
         // has the other core for the partial transcripts.
-        let session = sotto_onnx::open_session(&env, model.main_file(), 1)?;
+        let session =
+            sotto_onnx::open_session(&env, model.main_file(), 1, sotto_onnx::Shapes::Fixed)?;
         Ok(SmartTurn {
             session,
             mel: LogMel::new(),

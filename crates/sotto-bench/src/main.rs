@@ -15,6 +15,7 @@ mod stt;
 mod tts;
 mod vad;
 mod voice;
+mod voice_memory;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         "llm" => llm::run(),
         "tts" => tts::run(),
         "voice" => voice::run(),
+        "voice-memory" => voice_memory::run(rest),
         "soak" => soak_turns(rest).and_then(soak::run),
         "all" => vad::run()
             .and_then(|()| stt::run())

@@ -158,7 +158,8 @@ impl Embedder {
         let tokenizer = WordPiece::load(tokenizer_path)?;
         let env = sotto_onnx::environment(store)?;
         // One thread: a question is a few dozen tokens, and the other core is busy.
-        let session = sotto_onnx::open_session(&env, model.main_file(), 1)?;
+        let session =
+            sotto_onnx::open_session(&env, model.main_file(), 1, sotto_onnx::Shapes::Varying)?;
         Ok(Embedder { tokenizer, session })
     }
 

@@ -203,7 +203,7 @@ pub(crate) struct Stages {
     /// The recogniser.
     pub(crate) stt: SttWorker,
     /// The voice.
-    pub(crate) mouth: std_mpsc::Sender<Say>,
+    pub(crate) mouth: crate::mouth::MouthQueue,
     /// Where the language model's chunks are sent back to the orchestrator (one task per
     /// answer feeds it).
     pub(crate) llm_tx: mpsc::UnboundedSender<(u64, Option<Result<Chunk, LlmError>>)>,

@@ -91,21 +91,57 @@ pub const SPINNING_VAR: &str = "SOTTO_ORT_SPINNING";
 /// without; unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
 pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
 
-/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: yes,
-/// for now. The voice's inputs change length with every sentence, and the arena keeps
-/// the blocks of the longest it has met: the soak saw the process grow by about 47 MiB
-/// between turns 100 and 200 (then flat) and hold about 190 MiB more than without it.
-/// Without it the voice took about 14 % longer, its first audio 8-30 ms later, and the
-/// voice bench's peak memory was 209 MiB higher (docs/BENCHMARKS.md, "Soak"): not yet a
-/// trade worth making.
+/// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: yes.
+/// Without it the default voice took about 40 % longer per sentence (`sotto-bench
+/// voice-memory`, docs/BENCHMARKS.md "Soak"). What made the arena grow for hours was not
+/// the arena but memory patterns on inputs whose length varies ([`Shapes::Varying`]).
 pub const ARENA_BY_DEFAULT: bool = true;
 
-/// Opens the ONNX model at `path` on `threads` CPU threads. The pool's threads sleep
+/// Set to `1` to have ONNX Runtime give the arena's free regions back at the end of every
+/// run (`memory.enable_memory_arena_shrinkage`); only to measure it.
+pub const SHRINK_VAR: &str = "SOTTO_ORT_SHRINK";
+
+/// Set to `1` to plan memory patterns for every session with the arena, `0` for none;
+/// unset, only for [`Shapes::Fixed`] sessions. Only to measure them.
+pub const PATTERN_VAR: &str = "SOTTO_ORT_PATTERN";
+
+/// Whether a model's inputs keep one shape from run to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shapes {
+    /// The same shape every run (a 32 ms frame, 8 s of features): ONNX Runtime plans the
+    /// run's memory once (memory patterns) and reuses the plan.
+    Fixed,
+    /// A new length nearly every run (a sentence's phonemes, a phrase's tokens). Memory
+    /// patterns are off: ONNX Runtime would plan one block per length and, with its arena,
+    /// keep a block for every length it met. Measured on the default voice over 200
+    /// sentences: with patterns resident memory kept climbing (293 -> 649 MiB), without
+    /// them it stopped at 466 MiB after a warm-up, at the same speed.
+    Varying,
+}
+
+/// Options for one run of a session opened by [`open_session`].
+pub fn run_options() -> Result<ort::session::RunOptions, OnnxError> {
+    let mut options = ort::session::RunOptions::new()?;
+    if std::env::var(SHRINK_VAR).is_ok_and(|v| v == "1") {
+        options.set("memory.enable_memory_arena_shrinkage", "cpu:0")?;
+    }
+    Ok(options)
+}
+
+/// Opens the ONNX model at `path` on `threads` CPU threads, its inputs shaped as `shapes`
+/// says. The pool's threads sleep
 /// between runs instead of spinning: every model here runs in bursts (a sentence, a 32 ms
 /// frame) beside other engines that need the cores (`sotto_core::budget`).
-pub fn open_session(env: &Environment, path: &Path, threads: usize) -> Result<Session, OnnxError> {
+pub fn open_session(
+    env: &Environment,
+    path: &Path,
+    threads: usize,
+    shapes: Shapes,
+) -> Result<Session, OnnxError> {
     let spinning = std::env::var(SPINNING_VAR).is_ok_and(|v| v == "1");
     let arena = std::env::var(ARENA_VAR).map_or(ARENA_BY_DEFAULT, |v| v != "0");
+    let patterns =
+        arena && std::env::var(PATTERN_VAR).map_or(shapes == Shapes::Fixed, |v| v == "1");
     let refused = |reason: String| OnnxError::Session {
         path: path.display().to_string(),
         reason,
@@ -116,7 +152,7 @@ pub fn open_session(env: &Environment, path: &Path, threads: usize) -> Result<Se
         .map_err(|e| refused(e.to_string()))?
         .with_execution_providers([cpu])
         .map_err(|e| refused(e.to_string()))?
-        .with_memory_pattern(arena)
+        .with_memory_pattern(patterns)
         .map_err(|e| refused(e.to_string()))?
         .with_intra_threads(threads.max(1))
         .map_err(|e| refused(e.to_string()))?

@@ -103,7 +103,12 @@ impl KokoroVoice {
         let styles = read_styles(&file(&format!("voice-{speaker}.bin"))?)?;
         let vocab = read_vocab(&file("vocab.json")?)?;
         let env = sotto_onnx::environment(store)?;
-        let session = sotto_onnx::open_session(&env, model.main_file(), threads)?;
+        let session = sotto_onnx::open_session(
+            &env,
+            model.main_file(),
+            threads,
+            sotto_onnx::Shapes::Varying,
+        )?;
         let token_input = session
             .inputs()
             .iter()
@@ -235,6 +240,10 @@ impl Tts for KokoroVoice {
 
     fn sample_rate(&self) -> u32 {
         SAMPLE_RATE
+    }
+
+    fn warm_up(&mut self, speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
+        crate::speak_longest_piece(self, speed, cancel)
     }
 
     fn synthesize(

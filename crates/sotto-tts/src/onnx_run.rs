@@ -15,7 +15,7 @@ pub(crate) fn run_cancellable<T>(
     cancel: &CancellationToken,
     run: impl FnOnce(&RunOptions) -> Result<T, TtsError>,
 ) -> Result<Option<T>, TtsError> {
-    let options = Arc::new(RunOptions::new().map_err(run_error)?);
+    let options = Arc::new(sotto_onnx::run_options().map_err(run_error)?);
     let watchdog = Watchdog::start(Arc::clone(&options), cancel.clone());
     let result = run(&options);
     watchdog.finish();

@@ -66,7 +66,7 @@ impl PiperVoice {
             .find(|f| f.extension().is_some_and(|e| e == "json"))
             .ok_or_else(|| TtsError::Voice(format!("the voice {id} has no .onnx.json file")))?;
         let config = read_config(json)?;
-        let session = sotto_onnx::open_session(&env, onnx, threads)?;
+        let session = sotto_onnx::open_session(&env, onnx, threads, sotto_onnx::Shapes::Varying)?;
         let mut ids = HashMap::new();
         for (phoneme, id) in &config.phoneme_id_map {
             let mut chars = phoneme.chars();
@@ -183,6 +183,10 @@ impl Tts for PiperVoice {
 
     fn sample_rate(&self) -> u32 {
         self.config.audio.sample_rate
+    }
+
+    fn warm_up(&mut self, speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
+        crate::speak_longest_piece(self, speed, cancel)
     }
 
     fn synthesize(

@@ -16,6 +16,26 @@ pub struct SplitConfig {
     pub max_len: usize,
 }
 
+/// One sentence as long as a piece split by `config` can be (`max_len` bytes, no
+/// boundary before its end): what [`crate::Tts::warm_up`] speaks.
+pub fn longest_piece(config: &SplitConfig) -> String {
+    const WORDS: [&str; 9] = [
+        "the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog",
+    ];
+    let mut text = String::new();
+    for word in WORDS.iter().cycle() {
+        if text.len() + word.len() + 2 > config.max_len {
+            break;
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(word);
+    }
+    text.push('.');
+    text
+}
+
 impl Default for SplitConfig {
     fn default() -> Self {
         SplitConfig {
@@ -422,6 +442,18 @@ mod tests {
         let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
         assert_eq!(split_all(&refs), whole, "one char at a time");
         whole
+    }
+
+    #[test]
+    fn the_longest_piece_is_one_piece_as_long_as_the_splitter_allows() {
+        let config = SplitConfig::default();
+        let text = longest_piece(&config);
+        assert!(text.len() <= config.max_len, "{} bytes", text.len());
+        assert!(text.len() + 8 > config.max_len, "only {} bytes", text.len());
+        assert_eq!(split_all(&[&text]), [text.clone()]);
+        // A sentence one word longer would be cut.
+        let longer = format!("{} fox.", text.trim_end_matches('.'));
+        assert_eq!(split_all(&[&longer]).len(), 2);
     }
 
     #[test]
