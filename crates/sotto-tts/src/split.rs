@@ -450,7 +450,7 @@ mod tests {
         let text = longest_piece(&config);
         assert!(text.len() <= config.max_len, "{} bytes", text.len());
         assert!(text.len() + 8 > config.max_len, "only {} bytes", text.len());
-        assert_eq!(split_all(&[&text]), [text.clone()]);
+        assert_eq!(split_all(&[&text]), [text.as_str()]);
         // A sentence one word longer would be cut.
         let longer = format!("{} fox.", text.trim_end_matches('.'));
         assert_eq!(split_all(&[&longer]).len(), 2);
