@@ -25,6 +25,8 @@ commands:
   bench [STAGE]                install what is missing, then measure (release build);
                                STAGE: vad, stt, stream, llm, answers, api, tts, voice or
                                all (the default; api: the local API's overhead)
+  bench voice-memory [--voice ID] [--sentences N] [--warm-up]
+                               the voice's resident memory over many sentences
   bench echo [--user-speech DIR] [--json FILE] [--trials N]
                                echo cancellation in a simulated room: ERLE, the assistant's
                                own voice never taken for the user, voice barge-in

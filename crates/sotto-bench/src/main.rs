@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             .and_then(|()| tts::run())
             .and_then(|()| voice::run()),
         other => Err(anyhow::anyhow!(
-            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, api, echo, tts, voice, soak, all)"
+            "unknown benchmark `{other}` (known: vad, stt, stream, llm, answers, api, echo, tts, voice, voice-memory, soak, all)"
         )),
     };
     match result {

@@ -82,7 +82,7 @@ fn rss_mib() -> f64 {
 /// `voice-memory [--voice ID] [--sentences N] [--warm-up]`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut voice_id = sotto_models::default_model(sotto_models::ModelKind::Tts);
-    let mut count = 300usize;
+    let mut count = 200usize;
     let mut warm = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {

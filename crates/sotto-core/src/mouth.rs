@@ -4,8 +4,11 @@
 //!
 //! Before its first piece the mouth warms the voice up ([`Tts::warm_up`]): the voice's
 //! runtime takes the memory for its longest sentence once, at start, instead of growing
-//! during the first hours of use. The first real work stops the warm-up at once
-//! ([`MouthQueue::send`]), so it never delays an answer.
+//! during the first hours of use. It runs only while nothing else does: the orchestrator
+//! stops it as a question begins ([`MouthQueue::stop_warming`]: a key press, speech heard,
+//! a typed question) and any work sent to the mouth stops it too ([`MouthQueue::send`]),
+//! so an answer never waits for it and shares the cores with it for at most one run's
+//! cancellation (a few milliseconds).
 
 use std::sync::mpsc::{self, Receiver, SendError, Sender};
 use std::sync::Arc;
@@ -99,8 +102,13 @@ pub struct MouthQueue {
 impl MouthQueue {
     /// Queues `job`, stopping the warm-up first if it still runs.
     pub fn send(&self, job: Say) -> Result<(), SendError<Say>> {
-        self.warming.cancel();
+        self.stop_warming();
         self.jobs.send(job)
+    }
+
+    /// Stops the voice's warm-up if it still runs (a question is beginning).
+    pub fn stop_warming(&self) {
+        self.warming.cancel();
     }
 }
 

@@ -514,6 +514,10 @@ impl Orchestrator {
     }
 
     fn on_command(&mut self, command: Command) {
+        if matches!(command, Command::StartListening | Command::SendText(_)) {
+            // A question is coming: the cores are its own.
+            self.stages.mouth.stop_warming();
+        }
         match command {
             Command::StartListening if self.mic_lost.is_some() => {
                 // Nothing to listen with: say so again rather than listen to nothing.
@@ -593,6 +597,9 @@ impl Orchestrator {
     }
 
     fn on_heard(&mut self, heard: Heard) {
+        if matches!(heard, Heard::Onset | Heard::Started) {
+            self.stages.mouth.stop_warming();
+        }
         if matches!(heard, Heard::Started | Heard::Resumed | Heard::NoSpeech) {
             // The user is saying more: the early answer is to words they went on from.
             self.drop_early();

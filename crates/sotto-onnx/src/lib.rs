@@ -98,7 +98,8 @@ pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
 pub const ARENA_BY_DEFAULT: bool = true;
 
 /// Set to `1` to have ONNX Runtime give the arena's free regions back at the end of every
-/// run (`memory.enable_memory_arena_shrinkage`); only to measure it.
+/// run made with [`run_options`] (the voices'; `memory.enable_memory_arena_shrinkage`);
+/// only to measure it.
 pub const SHRINK_VAR: &str = "SOTTO_ORT_SHRINK";
 
 /// Set to `1` to plan memory patterns for every session with the arena, `0` for none;
@@ -128,6 +129,12 @@ pub fn run_options() -> Result<ort::session::RunOptions, OnnxError> {
     Ok(options)
 }
 
+/// Whether sessions run with ONNX Runtime's CPU memory arena ([`ARENA_BY_DEFAULT`] unless
+/// [`ARENA_VAR`] says otherwise).
+pub fn arena_enabled() -> bool {
+    std::env::var(ARENA_VAR).map_or(ARENA_BY_DEFAULT, |v| v != "0")
+}
+
 /// Opens the ONNX model at `path` on `threads` CPU threads, its inputs shaped as `shapes`
 /// says. The pool's threads sleep
 /// between runs instead of spinning: every model here runs in bursts (a sentence, a 32 ms
@@ -139,7 +146,7 @@ pub fn open_session(
     shapes: Shapes,
 ) -> Result<Session, OnnxError> {
     let spinning = std::env::var(SPINNING_VAR).is_ok_and(|v| v == "1");
-    let arena = std::env::var(ARENA_VAR).map_or(ARENA_BY_DEFAULT, |v| v != "0");
+    let arena = arena_enabled();
     let patterns =
         arena && std::env::var(PATTERN_VAR).map_or(shapes == Shapes::Fixed, |v| v == "1");
     let refused = |reason: String| OnnxError::Session {

@@ -86,10 +86,10 @@ pub trait Tts: Send {
         on_chunk: &mut dyn FnMut(AudioChunk),
     ) -> Result<(), TtsError>;
 
-    /// Speaks the longest piece the sentence splitter can hand the voice at `speed` and
-    /// drops the audio, so the runtime's memory for the voice's largest tensors is taken
-    /// once, now, instead of by whichever long sentence comes first (ONNX Runtime keeps
-    /// what it took, and hands it out again). Stops early once `cancel` fires.
+    /// Runs the voice once on the longest input it normally meets, at `speed`, and drops
+    /// the audio, so the runtime's memory for the voice's largest tensors is taken once,
+    /// now, instead of by whichever long sentence comes first (ONNX Runtime's arena keeps
+    /// what it took and hands it out again). Stops early once `cancel` fires.
     /// Voices without such a runtime have nothing to warm (the default).
     fn warm_up(&mut self, speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
         let _ = (speed, cancel);
@@ -110,12 +110,18 @@ pub trait Tts: Send {
     }
 }
 
-/// [`Tts::warm_up`] for the ONNX voices: the longest piece, spoken and dropped.
+/// [`Tts::warm_up`] for Piper: the longest piece of plain words the sentence splitter
+/// hands the voice, spoken and dropped. (A piece full of numbers says more phonemes than
+/// its bytes; the arena grows once more the first time one comes.) Nothing to do
+/// without the arena.
 fn speak_longest_piece(
     voice: &mut dyn Tts,
     speed: f32,
     cancel: &CancellationToken,
 ) -> Result<(), TtsError> {
+    if !sotto_onnx::arena_enabled() {
+        return Ok(());
+    }
     let text = split::longest_piece(&split::SplitConfig::default());
     voice.synthesize(&text, speed, cancel, &mut |_| {})
 }
