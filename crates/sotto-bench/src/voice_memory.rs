@@ -1,13 +1,13 @@
 //! The voice's memory over many sentences: resident memory after each of a few hundred
 //! sentences of random length (up to the longest piece the splitter hands the voice),
-//! with and without [`sotto_tts::Tts::warm_up`] at load. ONNX Runtime keeps the memory it
-//! took for the longest tensors it met; this shows when that happens and what it costs.
+//! with or without a warm-up at load (the longest piece spoken first). ONNX Runtime
+//! keeps the memory it took for the largest tensors it met; this shows when that happens
+//! and what it costs.
 
 use std::time::Instant;
 
 use sotto_models::ModelStore;
 use sotto_tts::split::{longest_piece, SplitConfig};
-use sotto_tts::CancellationToken;
 
 /// Words the random sentences are made of.
 const WORDS: [&str; 24] = [
@@ -106,7 +106,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut warm_ms = 0.0;
     if warm {
         let started = Instant::now();
-        voice.warm_up(1.0, &CancellationToken::new())?;
+        voice.synthesize_all(&longest_piece(&SplitConfig::default()), 1.0)?;
         warm_ms = started.elapsed().as_secs_f64() * 1000.0;
     }
     let after_warm = rss_mib();

@@ -344,16 +344,6 @@ impl Llm for FakeLlm {
 pub struct FakeVoice {
     fail_on: Option<String>,
     spoken: Arc<Mutex<Vec<String>>>,
-    warming: Option<Arc<WarmUp>>,
-}
-
-/// What a [`FakeVoice::warming_until_stopped`] voice's warm-up did.
-#[derive(Debug, Default)]
-pub struct WarmUp {
-    /// It began.
-    pub started: std::sync::atomic::AtomicBool,
-    /// It was told to stop (set when it returns).
-    pub stopped: std::sync::atomic::AtomicBool,
 }
 
 impl FakeVoice {
@@ -367,19 +357,7 @@ impl FakeVoice {
         FakeVoice {
             fail_on: None,
             spoken: Arc::new(Mutex::new(Vec::new())),
-            warming: None,
         }
-    }
-
-    /// A voice whose warm-up lasts until it is told to stop (five seconds at most), and
-    /// the record of it.
-    pub fn warming_until_stopped() -> (FakeVoice, Arc<WarmUp>) {
-        let record = Arc::new(WarmUp::default());
-        let voice = FakeVoice {
-            warming: Some(Arc::clone(&record)),
-            ..FakeVoice::new()
-        };
-        (voice, record)
     }
 
     /// A voice that fails on any text containing `word`.
@@ -415,21 +393,6 @@ impl Tts for FakeVoice {
 
     fn sample_rate(&self) -> u32 {
         Self::RATE
-    }
-
-    fn warm_up(&mut self, _speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
-        let Some(record) = &self.warming else {
-            return Ok(());
-        };
-        record.started.store(true, Ordering::SeqCst);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !cancel.is_cancelled() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        record
-            .stopped
-            .store(cancel.is_cancelled(), Ordering::SeqCst);
-        Ok(())
     }
 
     fn synthesize(

@@ -145,15 +145,17 @@ impl Assistant {
         let (stt_tx, stt) = mpsc::unbounded_channel();
         let (llm_tx, llm) = mpsc::unbounded_channel();
         let (spoken_tx, spoken) = mpsc::unbounded_channel();
+        let (mouth_tx, mouth_rx) = std_mpsc::channel();
         let stt_worker =
             stt_worker::SttWorker::spawn(engines.stt, settings.partial_interval_ms, stt_tx)
                 .map_err(|e| CoreError::Thread("speech recognition", e))?;
         let record = engines.memory.as_ref().is_some_and(|m| m.wants_audio());
-        let (mouth_tx, _) = mouth::spawn(
+        mouth::spawn(
             engines.voice,
             Arc::clone(&engines.player),
             settings.speed,
             record,
+            mouth_rx,
             spoken_tx,
         )
         .map_err(|e| CoreError::Thread("voice", e))?;

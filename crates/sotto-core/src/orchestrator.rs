@@ -203,7 +203,7 @@ pub(crate) struct Stages {
     /// The recogniser.
     pub(crate) stt: SttWorker,
     /// The voice.
-    pub(crate) mouth: crate::mouth::MouthQueue,
+    pub(crate) mouth: std_mpsc::Sender<Say>,
     /// Where the language model's chunks are sent back to the orchestrator (one task per
     /// answer feeds it).
     pub(crate) llm_tx: mpsc::UnboundedSender<(u64, Option<Result<Chunk, LlmError>>)>,
@@ -514,10 +514,6 @@ impl Orchestrator {
     }
 
     fn on_command(&mut self, command: Command) {
-        if matches!(command, Command::StartListening | Command::SendText(_)) {
-            // A question is coming: the cores are its own.
-            self.stages.mouth.stop_warming();
-        }
         match command {
             Command::StartListening if self.mic_lost.is_some() => {
                 // Nothing to listen with: say so again rather than listen to nothing.
@@ -597,9 +593,6 @@ impl Orchestrator {
     }
 
     fn on_heard(&mut self, heard: Heard) {
-        if matches!(heard, Heard::Onset | Heard::Started) {
-            self.stages.mouth.stop_warming();
-        }
         if matches!(heard, Heard::Started | Heard::Resumed | Heard::NoSpeech) {
             // The user is saying more: the early answer is to words they went on from.
             self.drop_early();

@@ -87,8 +87,8 @@ pub fn environment(store: &ModelStore) -> Result<Environment, OnnxError> {
 /// default (only to measure what turning it off saves).
 pub const SPINNING_VAR: &str = "SOTTO_ORT_SPINNING";
 
-/// Set to `1` to run with ONNX Runtime's CPU memory arena and memory patterns, `0`
-/// without; unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
+/// Set to `1` to run with ONNX Runtime's CPU memory arena, `0` without (and so without
+/// memory patterns); unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
 pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
 
 /// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: yes.
@@ -115,8 +115,9 @@ pub enum Shapes {
     /// A new length nearly every run (a sentence's phonemes, a phrase's tokens). Memory
     /// patterns are off: ONNX Runtime would plan one block per length and, with its arena,
     /// keep a block for every length it met. Measured on the default voice over 200
-    /// sentences: with patterns resident memory kept climbing (293 -> 649 MiB), without
-    /// them it stopped at 466 MiB after a warm-up, at the same speed.
+    /// sentences (`sotto-bench voice-memory`): with patterns resident memory kept
+    /// climbing (293 -> 649 MiB, +86 MiB at sentence 175); without them it stopped once
+    /// the longest sentence had come (465 MiB from sentence 100), at the same speed.
     Varying,
 }
 
@@ -129,6 +130,12 @@ pub fn run_options() -> Result<ort::session::RunOptions, OnnxError> {
     Ok(options)
 }
 
+/// Whether a session plans memory patterns: only with the arena, and by default only for
+/// [`Shapes::Fixed`] inputs; `switch` is [`PATTERN_VAR`]'s value.
+fn plans_patterns(arena: bool, shapes: Shapes, switch: Option<&str>) -> bool {
+    arena && switch.map_or(shapes == Shapes::Fixed, |v| v == "1")
+}
+
 /// Whether sessions run with ONNX Runtime's CPU memory arena ([`ARENA_BY_DEFAULT`] unless
 /// [`ARENA_VAR`] says otherwise).
 pub fn arena_enabled() -> bool {
@@ -136,9 +143,9 @@ pub fn arena_enabled() -> bool {
 }
 
 /// Opens the ONNX model at `path` on `threads` CPU threads, its inputs shaped as `shapes`
-/// says. The pool's threads sleep
-/// between runs instead of spinning: every model here runs in bursts (a sentence, a 32 ms
-/// frame) beside other engines that need the cores (`sotto_core::budget`).
+/// says. The pool's threads sleep between runs instead of spinning: every model here runs
+/// in bursts (a sentence, a 32 ms frame) beside other engines that need the cores
+/// (`sotto_core::budget`).
 pub fn open_session(
     env: &Environment,
     path: &Path,
@@ -147,8 +154,7 @@ pub fn open_session(
 ) -> Result<Session, OnnxError> {
     let spinning = std::env::var(SPINNING_VAR).is_ok_and(|v| v == "1");
     let arena = arena_enabled();
-    let patterns =
-        arena && std::env::var(PATTERN_VAR).map_or(shapes == Shapes::Fixed, |v| v == "1");
+    let patterns = plans_patterns(arena, shapes, std::env::var(PATTERN_VAR).ok().as_deref());
     let refused = |reason: String| OnnxError::Session {
         path: path.display().to_string(),
         reason,
@@ -171,4 +177,21 @@ pub fn open_session(
         .map_err(|e| refused(e.to_string()))?
         .commit_from_file(path)
         .map_err(|e| refused(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_fixed_shapes_get_memory_patterns_unless_measuring() {
+        assert!(plans_patterns(true, Shapes::Fixed, None));
+        assert!(!plans_patterns(true, Shapes::Varying, None));
+        // Patterns live in the arena: none without it, whatever the switch says.
+        assert!(!plans_patterns(false, Shapes::Fixed, None));
+        assert!(!plans_patterns(false, Shapes::Varying, Some("1")));
+        // The measuring switch: `1` for all, anything else for none.
+        assert!(plans_patterns(true, Shapes::Varying, Some("1")));
+        assert!(!plans_patterns(true, Shapes::Fixed, Some("0")));
+    }
 }

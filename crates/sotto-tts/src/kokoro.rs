@@ -242,22 +242,6 @@ impl Tts for KokoroVoice {
         SAMPLE_RATE
     }
 
-    /// Kokoro's longest run: a sentence cut at [`MAX_PHONEMES`] (the longest piece's
-    /// phonemes, repeated to the limit).
-    fn warm_up(&mut self, speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
-        if !sotto_onnx::arena_enabled() {
-            return Ok(());
-        }
-        let text = crate::split::longest_piece(&crate::split::SplitConfig::default());
-        let clauses = espeak::phonemize(&text, self.language)?;
-        let one = self.tokens(&sentences(&clauses).concat());
-        let ids: Vec<i64> = one.iter().copied().cycle().take(MAX_PHONEMES).collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.run(ids, speed, cancel).map(|_| ())
-    }
-
     fn synthesize(
         &mut self,
         text: &str,

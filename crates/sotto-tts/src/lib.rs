@@ -86,16 +86,6 @@ pub trait Tts: Send {
         on_chunk: &mut dyn FnMut(AudioChunk),
     ) -> Result<(), TtsError>;
 
-    /// Runs the voice once on the longest input it normally meets, at `speed`, and drops
-    /// the audio, so the runtime's memory for the voice's largest tensors is taken once,
-    /// now, instead of by whichever long sentence comes first (ONNX Runtime's arena keeps
-    /// what it took and hands it out again). Stops early once `cancel` fires.
-    /// Voices without such a runtime have nothing to warm (the default).
-    fn warm_up(&mut self, speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
-        let _ = (speed, cancel);
-        Ok(())
-    }
-
     /// Speaks `text` and returns all of its audio.
     fn synthesize_all(&mut self, text: &str, speed: f32) -> Result<AudioChunk, TtsError> {
         let mut samples = Vec::new();
@@ -108,22 +98,6 @@ pub trait Tts: Send {
             sample_rate: rate,
         })
     }
-}
-
-/// [`Tts::warm_up`] for Piper: the longest piece of plain words the sentence splitter
-/// hands the voice, spoken and dropped. (A piece full of numbers says more phonemes than
-/// its bytes; the arena grows once more the first time one comes.) Nothing to do
-/// without the arena.
-fn speak_longest_piece(
-    voice: &mut dyn Tts,
-    speed: f32,
-    cancel: &CancellationToken,
-) -> Result<(), TtsError> {
-    if !sotto_onnx::arena_enabled() {
-        return Ok(());
-    }
-    let text = split::longest_piece(&split::SplitConfig::default());
-    voice.synthesize(&text, speed, cancel, &mut |_| {})
 }
 
 /// Loads a voice by id: a Piper model id (`piper-en_US-<name>-medium`), or Kokoro with a

@@ -185,10 +185,6 @@ impl Tts for PiperVoice {
         self.config.audio.sample_rate
     }
 
-    fn warm_up(&mut self, speed: f32, cancel: &CancellationToken) -> Result<(), TtsError> {
-        crate::speak_longest_piece(self, speed, cancel)
-    }
-
     fn synthesize(
         &mut self,
         text: &str,

@@ -17,7 +17,7 @@ pub struct SplitConfig {
 }
 
 /// One sentence as long as a piece split by `config` can be (`max_len` bytes, no
-/// boundary before its end): what [`crate::Tts::warm_up`] speaks.
+/// boundary before its end), for measuring the voice's memory at its largest.
 pub fn longest_piece(config: &SplitConfig) -> String {
     const WORDS: [&str; 9] = [
         "the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog",

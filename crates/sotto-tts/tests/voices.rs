@@ -243,36 +243,3 @@ fn kokoro_speakers_are_understood_too() {
         "{error}"
     );
 }
-
-/// The warm-up runs the real voices on their longest input and stops at once when told:
-/// it must never keep the cores from a question.
-#[test]
-fn each_voice_warms_up_and_stops_warming_when_told() {
-    let store = store();
-    let mut piper = sotto_tts::load_voice(&store, DEFAULT_PIPER_VOICE, 2).expect("installed");
-    piper
-        .warm_up(1.0, &CancellationToken::new())
-        .expect("a whole warm-up");
-    for id in [DEFAULT_PIPER_VOICE, "kokoro-82m-int8/af_heart"] {
-        let mut voice = sotto_tts::load_voice(&store, id, 2).expect("installed");
-        let cancel = CancellationToken::new();
-        let trigger = cancel.clone();
-        let canceller = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(40));
-            trigger.cancel();
-            Instant::now()
-        });
-        voice
-            .warm_up(1.0, &cancel)
-            .unwrap_or_else(|e| panic!("{id}: {e}"));
-        let returned = Instant::now();
-        let lag = returned.saturating_duration_since(canceller.join().expect("thread"));
-        assert!(
-            lag < Duration::from_millis(100),
-            "{id}: stopped {lag:?} late"
-        );
-        // And the voice still speaks afterwards.
-        let audio = voice.synthesize_all("Ready.", 1.0).expect("speech");
-        assert!(audio.duration_ms() > 200.0, "{id}");
-    }
-}

@@ -285,44 +285,6 @@ fn answer_text(events: &[Event]) -> String {
 
 use AssistantState::*;
 
-/// Waits (in real time: the voice warms up on its own thread) until `flag` is set, or
-/// gives up after two seconds.
-async fn real_wait(flag: &std::sync::atomic::AtomicBool) -> bool {
-    for _ in 0..2000 {
-        if flag.load(Ordering::SeqCst) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-        tokio::task::yield_now().await;
-    }
-    false
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_question_beginning_stops_the_voices_warm_up() {
-    // A key press (push-to-talk) and speech heard (hands-free) each stop it, before the
-    // mouth has any work: the question gets the cores.
-    for begin in ["key", "speech"] {
-        let (voice, warm_up) = FakeVoice::warming_until_stopped();
-        let rig = start(Parts {
-            voice,
-            ..Parts::default()
-        });
-        assert!(real_wait(&warm_up.started).await, "no warm-up at start");
-        std::thread::sleep(Duration::from_millis(50));
-        tokio::task::yield_now().await;
-        assert!(!warm_up.stopped.load(Ordering::SeqCst), "stopped unasked");
-        match begin {
-            "key" => rig.send(Command::StartListening),
-            _ => {
-                let _ = rig.heard.send(Heard::Onset);
-            }
-        }
-        assert!(real_wait(&warm_up.stopped).await, "{begin}: still warming");
-        assert!(rig.spoken.lock().expect("spoken").is_empty());
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_spoken_question_goes_through_every_state_and_is_answered() {
     let mut rig = start(Parts::default());
