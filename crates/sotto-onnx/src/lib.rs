@@ -88,7 +88,8 @@ pub fn environment(store: &ModelStore) -> Result<Environment, OnnxError> {
 pub const SPINNING_VAR: &str = "SOTTO_ORT_SPINNING";
 
 /// Set to `1` to run with ONNX Runtime's CPU memory arena, `0` without (and so without
-/// memory patterns); unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs and saves.
+/// memory patterns); unset, [`ARENA_BY_DEFAULT`]. Only to measure what the arena costs
+/// and saves.
 pub const ARENA_VAR: &str = "SOTTO_ORT_ARENA";
 
 /// Whether sessions keep ONNX Runtime's CPU memory arena unless [`ARENA_VAR`] says: yes.
