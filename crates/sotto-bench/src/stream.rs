@@ -194,6 +194,11 @@ fn stream(
     let mut listener = Listener::new(
         ListenerConfig {
             mode: ListenMode::PushToTalk,
+            // The 66 s dictation is longer than the app's default limit (60 s, a setting
+            // of up to 600 s): the limit sits past every clip, so the whole is heard.
+            max_push_to_talk_ms: u32::try_from(audio.len() / 16)
+                .unwrap_or(u32::MAX)
+                .saturating_add(10_000),
             ..ListenerConfig::default()
         },
         Endpointer::new(vad, EndpointerConfig::default()),
