@@ -73,6 +73,16 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// A `/proc/<pid>/status` field given in KiB (`VmRSS`, `VmHWM`), for `pid` or `self`.
+pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| {
+        l.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The value at quantile `q` (0..=1) of `values`, nearest-rank.
 pub fn quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {

@@ -318,13 +318,7 @@ fn workers() -> (u64, usize) {
 
 /// VmRSS in KiB and the number of open descriptors of `/proc/<pid>`.
 fn usage(pid: &str) -> (u64, usize) {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0);
+    let rss = crate::status_kib(pid, "VmRSS").unwrap_or(0);
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     (rss, fds)
 }

@@ -288,10 +288,7 @@ async fn barge_in(
 
 /// Peak resident memory (VmHWM) of a process, in MiB.
 fn peak_mib(pid: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    crate::status_kib(pid, "VmHWM").map(|kib| kib as f64 / 1024.0)
 }
 
 /// The LLM workers this process started.

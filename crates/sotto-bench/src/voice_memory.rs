@@ -69,14 +69,9 @@ fn sentence(rng: &mut Rng, len: usize) -> String {
     text
 }
 
+/// This process's resident memory in MiB (NaN if unknown).
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    crate::status_kib("self", "VmRSS").map_or(f64::NAN, |kib| kib as f64 / 1024.0)
 }
 
 /// `voice-memory [--voice ID] [--sentences N] [--warm-up]`.
@@ -100,24 +95,26 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             ),
         }
     }
+    let split = SplitConfig::default();
+    let longest = longest_piece(&split);
     let store = ModelStore::open_default()?;
     let mut voice = sotto_tts::load_voice(&store, &voice_id, 2)?;
     let loaded = rss_mib();
     let mut warm_ms = 0.0;
     if warm {
         let started = Instant::now();
-        voice.synthesize_all(&longest_piece(&SplitConfig::default()), 1.0)?;
+        voice.synthesize_all(&longest, 1.0)?;
         warm_ms = started.elapsed().as_secs_f64() * 1000.0;
     }
     let after_warm = rss_mib();
-    let max_len = SplitConfig::default().max_len;
+    let max_len = split.max_len;
     let mut rng = Rng(0x5eed_1234_abcd);
     let (mut spent, mut spoken) = (0.0, 0.0);
     let mut samples = Vec::new();
     for i in 1..=count {
         let len = 20 + rng.below(max_len - 20);
         let text = if i == count / 2 {
-            longest_piece(&SplitConfig::default())
+            longest.clone()
         } else {
             sentence(&mut rng, len)
         };

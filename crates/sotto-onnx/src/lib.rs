@@ -139,7 +139,7 @@ fn plans_patterns(arena: bool, shapes: Shapes, switch: Option<&str>) -> bool {
 
 /// Whether sessions run with ONNX Runtime's CPU memory arena ([`ARENA_BY_DEFAULT`] unless
 /// [`ARENA_VAR`] says otherwise).
-pub fn arena_enabled() -> bool {
+fn arena_enabled() -> bool {
     std::env::var(ARENA_VAR).map_or(ARENA_BY_DEFAULT, |v| v != "0")
 }
 
