@@ -204,6 +204,29 @@ async fn turns(
     timings
 }
 
+/// One turn's stages in ms after the user stopped (push-to-talk: the key release), and
+/// whether its answer started early: where a slow turn lost its time.
+fn timeline(t: &Timings) -> String {
+    let after = |at: Option<f64>| match (at, t.speech_end_ms) {
+        (Some(at), Some(end)) => format!("{:.0}", at - end),
+        _ => "-".into(),
+    };
+    let early = match t.early_start {
+        Some(true) => "kept",
+        Some(false) => "dropped",
+        None => "no",
+    };
+    format!(
+        "early {early}, llm asked {}, transcript {}, first token {}, first sentence {}, \
+         first audio {} ms",
+        after(t.llm_start_ms),
+        after(t.stt_final_ms),
+        after(t.first_token_ms),
+        after(t.first_sentence_ms),
+        after(t.first_audio_ms),
+    )
+}
+
 fn row(mode: &str, timings: &[Timings]) -> ModeRow {
     let pick = |f: &dyn Fn(&Timings) -> Option<f64>| -> Vec<f64> {
         timings.iter().filter_map(f).collect()
@@ -325,6 +348,9 @@ async fn measure() -> anyhow::Result<()> {
         let mut s = session(&store, mode, audio, None).await?;
         let timings = turns(&mut s, mode, &spans, &mut worker_peak).await;
         eprintln!("bench: {name}: {} answered turns", timings.len());
+        for (i, t) in timings.iter().enumerate() {
+            eprintln!("bench: {name} turn {}: {}", i + 1, timeline(t));
+        }
         rows.push(row(name, &timings));
         // The question a person asks right after starting Sotto: every engine's first
         // run, which the medians above hide.

@@ -226,6 +226,8 @@ pub struct FakeLlm {
     last: Mutex<Vec<Step>>,
     requests: Mutex<Vec<ChatRequest>>,
     warmed: Mutex<Vec<Vec<Message>>>,
+    /// Each read-ahead, with how many chats had been asked for before it.
+    read_ahead: Mutex<Vec<(usize, Vec<Message>)>>,
 }
 
 impl FakeLlm {
@@ -236,6 +238,7 @@ impl FakeLlm {
             last: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             warmed: Mutex::new(Vec::new()),
+            read_ahead: Mutex::new(Vec::new()),
         }
     }
 
@@ -252,6 +255,12 @@ impl FakeLlm {
     /// Every prefix it was asked to warm up with.
     pub fn warmed(&self) -> Vec<Vec<Message>> {
         lock(&self.warmed).clone()
+    }
+
+    /// Every conversation it was asked to read ahead, with how many chats had been
+    /// asked for before it.
+    pub fn read_ahead_of(&self) -> Vec<(usize, Vec<Message>)> {
+        lock(&self.read_ahead).clone()
     }
 }
 
@@ -336,6 +345,11 @@ impl Llm for FakeLlm {
 
     fn warm_up(&self, prefix: Vec<Message>) {
         lock(&self.warmed).push(prefix);
+    }
+
+    fn read_ahead(&self, messages: Vec<Message>, _cancel: CancellationToken) {
+        let asked = lock(&self.requests).len();
+        lock(&self.read_ahead).push((asked, messages));
     }
 }
 

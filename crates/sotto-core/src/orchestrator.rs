@@ -280,6 +280,8 @@ pub(crate) struct Orchestrator {
     stale_finals: usize,
     /// The answer started on the words heard at the user's pause, if any.
     early: Option<Early>,
+    /// Stops the language model reading ahead of the question being spoken, if it is.
+    reading_ahead: Option<CancellationToken>,
 }
 
 /// The channels the orchestrator listens on.
@@ -334,6 +336,7 @@ impl Orchestrator {
             held: None,
             stale_finals: 0,
             early: None,
+            reading_ahead: None,
         }
     }
 
@@ -597,6 +600,10 @@ impl Orchestrator {
             // The user is saying more: the early answer is to words they went on from.
             self.drop_early();
         }
+        if matches!(heard, Heard::Paused | Heard::Utterance { .. }) {
+            // The recogniser decodes what was said now: the cores are its.
+            self.stop_reading_ahead();
+        }
         match heard {
             Heard::Started
                 if self.settings.mode.is_hands_free()
@@ -836,6 +843,8 @@ impl Orchestrator {
                     };
                     if at_pause {
                         self.start_early(turn_id, &text);
+                    } else {
+                        self.read_ahead(&text);
                     }
                     self.emit(Event::TranscriptPartial { turn_id, text });
                 }
@@ -990,6 +999,33 @@ impl Orchestrator {
             adopted: false,
             started_ms: self.now_ms(),
         });
+    }
+
+    /// The user is still speaking and has said `text` so far: the language model reads
+    /// the question's start now, so that when it is asked only the rest is left to read.
+    /// Only while nothing else wants the model (no answer, early or not, under way).
+    fn read_ahead(&mut self, text: &str) {
+        if self.state != AssistantState::Listening
+            || self.answering()
+            || self.early.is_some()
+            || self.held.is_some()
+            || text.trim().is_empty()
+        {
+            return;
+        }
+        let cancel = self
+            .reading_ahead
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
+        self.llm.read_ahead(self.messages_for(text), cancel);
+    }
+
+    /// Stops reading ahead: the user paused or stopped, and the recogniser's decode of
+    /// what they said wants the cores (what was read stays in the model's cache).
+    fn stop_reading_ahead(&mut self) {
+        if let Some(cancel) = self.reading_ahead.take() {
+            cancel.cancel();
+        }
     }
 
     /// Forgets the early answer; stops it unless it became the turn's (the turn stops it).

@@ -15,6 +15,12 @@ use crate::text::{Step, TextStream};
 /// Prompt tokens decoded per batch: small enough that a cancel between batches is quick.
 const PROMPT_CHUNK: usize = 128;
 
+/// Tokens per batch of a request that only reads (`max_tokens` 0: a warm-up or a
+/// read-ahead of a question still being spoken). It is cancelled when the recogniser
+/// needs the cores, so a batch must end soon: eight tokens take about 60 ms on two slow
+/// cores with a 0.5B model.
+const READ_ONLY_CHUNK: usize = 8;
+
 /// What the generation loop asks its caller between tokens.
 pub trait Control {
     /// True when the answer `id` should stop now.
@@ -123,7 +129,12 @@ impl<'m> Engine<'m> {
             })
         };
 
-        for chunk in tokens[reused..].chunks(PROMPT_CHUNK) {
+        let chunk_len = if request.sampling.max_tokens == 0 {
+            READ_ONLY_CHUNK
+        } else {
+            PROMPT_CHUNK
+        };
+        for chunk in tokens[reused..].chunks(chunk_len) {
             if control.cancelled(&request.id) {
                 timings.prompt_ms = ms(started);
                 return done(FinishReason::Cancelled, usage, timings);

@@ -72,6 +72,11 @@ impl Llm for Fallback {
         self.primary.warm_up(prefix.clone());
         self.backup.warm_up(prefix);
     }
+
+    /// The question will most likely be answered by the primary: only it reads ahead.
+    fn read_ahead(&self, messages: Vec<Message>, cancel: CancellationToken) {
+        self.primary.read_ahead(messages, cancel);
+    }
 }
 
 async fn run(

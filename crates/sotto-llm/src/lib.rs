@@ -146,4 +146,16 @@ pub trait Llm: Send + Sync {
     fn warm_up(&self, prefix: Vec<Message>) {
         let _ = prefix;
     }
+
+    /// Reads ahead of a question still being spoken: `messages` are the conversation
+    /// with the words heard so far as its last user message. The question, once asked,
+    /// most likely begins with them, so what is read now is not read again then.
+    /// Returns at once; nothing is said and no request leaves the machine; skipped while
+    /// an earlier read-ahead is still being read. Cancelling `cancel` stops the reading
+    /// soon (what was read stays read): the recogniser wants the cores when the user
+    /// pauses. Must be called inside a Tokio runtime. Default: nothing (a cloud model
+    /// reads the question on its own servers).
+    fn read_ahead(&self, messages: Vec<Message>, cancel: CancellationToken) {
+        let _ = (messages, cancel);
+    }
 }

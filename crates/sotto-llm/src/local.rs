@@ -314,6 +314,8 @@ struct Inner {
     config: LocalConfig,
     worker: tokio::sync::Mutex<Option<Arc<Worker>>>,
     next_id: AtomicU64,
+    /// A read-ahead is being read: the next waits (or is skipped) rather than queue up.
+    reading_ahead: AtomicBool,
 }
 
 impl Inner {
@@ -525,6 +527,7 @@ impl LocalLlm {
                 config,
                 worker: tokio::sync::Mutex::new(None),
                 next_id: AtomicU64::new(1),
+                reading_ahead: AtomicBool::new(false),
             }),
         }
     }
@@ -569,19 +572,40 @@ impl Llm for LocalLlm {
             role: Role::User,
             content: String::new(),
         });
-        let request = ChatRequest {
-            messages: prefix,
-            sampling: Sampling {
-                max_tokens: 0,
-                ..Sampling::default()
-            },
-        };
-        let answer = self.chat(request, CancellationToken::new());
+        let answer = self.chat(read_only(prefix), CancellationToken::new());
         tokio::spawn(async move {
             // A failure here shows again, with its message, on the first question.
             if let Err(e) = answer.collect().await {
                 tracing::warn!("warming up the local model failed: {e}");
             }
         });
+    }
+
+    /// Reads `messages` without answering, as [`LocalLlm::warm_up`] does: they stay in
+    /// the worker's KV cache, and the question that starts with them reads only the rest.
+    fn read_ahead(&self, messages: Vec<Message>, cancel: CancellationToken) {
+        if cancel.is_cancelled() || self.inner.reading_ahead.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let answer = self.chat(read_only(messages), cancel);
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            // Only time was to be saved: the question itself reports any failure.
+            if let Err(e) = answer.collect().await {
+                tracing::debug!("reading ahead failed: {e}");
+            }
+            inner.reading_ahead.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// A request that reads `messages` into the worker's cache and answers nothing.
+fn read_only(messages: Vec<Message>) -> ChatRequest {
+    ChatRequest {
+        messages,
+        sampling: Sampling {
+            max_tokens: 0,
+            ..Sampling::default()
+        },
     }
 }

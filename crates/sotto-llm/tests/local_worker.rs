@@ -324,6 +324,35 @@ async fn a_warm_up_reads_the_persona_so_the_first_question_reuses_it() {
     );
 }
 
+#[tokio::test]
+async fn reading_ahead_leaves_only_the_rest_of_the_question_to_read() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    llm.start().await.expect("worker");
+    let request = question("What is the capital of France?");
+    // The words heard while the user was still speaking.
+    let mut so_far = request.messages.clone();
+    if let Some(last) = so_far.last_mut() {
+        last.content = "What is the capital of".into();
+    }
+    llm.read_ahead(so_far, CancellationToken::new());
+    // Fire-and-forget, as the warm-up: a short prompt is read well within this.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (answer, finish) = llm
+        .chat(request, CancellationToken::new())
+        .collect()
+        .await
+        .expect("answer");
+    assert!(answer.contains("Paris"), "{answer:?}");
+    let usage = finish.usage.expect("usage");
+    // Left to read: " France?" and the template's end of the user turn and start of the
+    // answer (seven tokens for this model's ChatML).
+    assert!(
+        usage.prompt_tokens - usage.cached_tokens <= 8,
+        "the question was read again: {usage:?}"
+    );
+}
+
 /// The worker itself, spoken to line by line.
 #[test]
 fn the_worker_survives_bad_requests_and_exits_when_stdin_closes() {

@@ -319,9 +319,7 @@ impl<'a> Utterance<'a> {
             // Still in the pause: this decode is as good a final, and newer.
             self.ready = Some(end);
         }
-        let mut all = self.settled.clone();
-        all.extend(self.previous.iter().cloned());
-        let text = join(&all);
+        let text = self.text_so_far();
         if text.is_empty() || self.last_partial.as_deref() == Some(text.as_str()) {
             return Ok(None);
         }
@@ -329,16 +327,26 @@ impl<'a> Utterance<'a> {
         Ok(Some(text))
     }
 
+    /// The settled words and the last decode's, as one text.
+    fn text_so_far(&self) -> String {
+        let mut all = self.settled.clone();
+        all.extend(self.previous.iter().cloned());
+        join(&all)
+    }
+
     /// The user paused (the voice activity detector hears silence after speech): decodes
     /// all the audio so far, as a partial, and keeps it as the final in case they have
     /// finished: if the utterance then ends with nothing more said
     /// ([`Utterance::resumed`] not called), [`Utterance::finish_over`] returns at once.
-    /// The final starts when the user stops, not when the turn is judged over.
+    /// The final starts when the user stops, not when the turn is judged over. Returns
+    /// the words heard (`None`: none), even when the last partial said the same: an
+    /// answer may start on them before the final is asked for.
     pub fn paused(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
         self.ready = None;
-        let text = self.partial(cancel)?;
+        self.partial(cancel)?;
         self.ready = Some(self.audio.len());
-        Ok(text)
+        let text = self.text_so_far();
+        Ok((!text.is_empty()).then_some(text))
     }
 
     /// Speech again after a pause: the decode made at the pause is not the final.
@@ -719,6 +727,27 @@ mod tests {
         let other = audio(2_600, 3_000);
         let t = utterance.finish_over(&other, &cancel).expect("final");
         assert_eq!(t.text, "Thanks.");
+    }
+
+    #[test]
+    fn the_decode_at_a_pause_reports_its_words_even_when_the_last_partial_said_them() {
+        // The answer starts on the words heard at the pause (sotto-core's early start):
+        // a pause whose decode only confirms the last partial must still say so.
+        let stt = Scripted::new(&QUESTION[..6]);
+        let cancel = CancelFlag::default();
+        let mut utterance = Utterance::new(&stt, 600);
+        utterance.push_audio(&audio(0, 2_400));
+        let partial = utterance.partial(&cancel).expect("partial");
+        assert_eq!(partial.as_deref(), Some("What is the capital of France?"));
+        // A partial that says nothing new is not repeated ...
+        assert_eq!(utterance.partial(&cancel).expect("partial"), None);
+        // ... but the decode at the pause is always reported.
+        let at_pause = utterance.paused(&cancel).expect("pause");
+        assert_eq!(at_pause.as_deref(), Some("What is the capital of France?"));
+        // Nothing heard at all: nothing to report.
+        let mut silent = Utterance::new(&stt, 600);
+        silent.push_audio(&audio(2_400, 3_000));
+        assert_eq!(silent.paused(&cancel).expect("pause"), None);
     }
 
     #[test]

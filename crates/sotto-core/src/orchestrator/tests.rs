@@ -419,6 +419,37 @@ async fn partials_follow_the_audio_and_belong_to_the_turn_being_listened_to() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_model_reads_the_question_ahead_while_it_is_said() {
+    const SAID: &str = "tell me a long story about a brave little dragon";
+    let mut rig = start(Parts {
+        settings: TurnSettings {
+            partial_interval_ms: 500,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    rig.send(Command::StartListening);
+    rig.say_slowly(SAID).await;
+    rig.send(Command::StopListening);
+    let (_, outcome, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let read = rig.llm.read_ahead_of();
+    assert!(!read.is_empty(), "nothing was read ahead");
+    let asked = rig.llm.requests();
+    assert_eq!(asked.len(), 1, "reading ahead asks nothing");
+    let question = &asked[0].messages;
+    for (asked_before, messages) in &read {
+        // While the user spoke, before the question was asked (then the answer has the
+        // model): the conversation it is asked in, ending with the words said so far.
+        assert_eq!(*asked_before, 0, "read ahead after the question was asked");
+        let (said, before) = messages.split_last().expect("messages");
+        assert_eq!(before, &question[..question.len() - 1]);
+        assert_eq!(said.role, sotto_llm::Role::User);
+        assert!(SAID.starts_with(said.content.as_str()), "{said:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_interrupt_while_speaking_keeps_only_what_was_heard() {
     let mut rig = start(Parts {
         player: FakePlayer::manual(),
