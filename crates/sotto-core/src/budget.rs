@@ -2,18 +2,21 @@
 //! number of cores and from what runs at the same moment.
 //!
 //! A voice turn has two busy phases. While the user speaks and just after, the
-//! recogniser works alone (the listener's Silero costs under half a percent of a core),
-//! so whisper gets every core. While answering, the language model generates and the
+//! recogniser decodes (the listener's Silero costs under half a percent of a core), so
+//! whisper gets every core; between its partial decodes the language model reads the
+//! question's start ahead (`Llm::read_ahead`), and that stops when the user pauses, so
+//! the decode that matters, the one at the pause, has the cores to itself. While answering, the language model generates and the
 //! voice synthesizes the sentences already written, at the same time. Generation is
 //! steady and gains almost nothing from a second thread on two cores (llama.cpp's
 //! single-token steps are bound by memory, and its threads wait for each other at every
 //! step), so it gets the cores the voice leaves. The voice works in bursts, one piece at
-//! a time, and its first piece is what the user waits for: it gets two threads where
-//! there are two cores, one more than "voice + generation <= cores" would give it,
-//! because measured on the whole turn that is faster (docs/BENCHMARKS.md, "CPU budget":
-//! first sentence -> first audio about 128 -> 81 ms, generation's pace unchanged). The
-//! model reads the question (the prompt) before any sentence exists, so that part gets
-//! every core.
+//! a time, and its first piece is what the user waits for: on two cores it gets two
+//! threads, one more than "voice + generation <= cores" would give it, because measured
+//! on the whole turn that is faster (docs/BENCHMARKS.md, "CPU budget": first sentence ->
+//! first audio about 128 -> 81 ms, generation's pace unchanged). Other core counts keep
+//! the older rule (the voice a quarter of the cores, one or two threads, generation the
+//! rest): only two cores were measured. The model reads the question (the prompt) before
+//! any sentence exists, so that part gets every core.
 //!
 //! ONNX Runtime's pool threads spin between runs by default; the voice and the detectors
 //! run in bursts, so spinning is off ([`sotto_onnx::open_session`]). The language
@@ -62,11 +65,16 @@ impl CpuBudget {
         }
     }
 
-    /// The rule: whisper and the prompt get every core; the voice two threads (one on
-    /// one core: it does not gain past two), generation the other cores, at least one.
+    /// The rule: whisper and the prompt get every core; the voice two threads on two
+    /// cores (measured), else a quarter of them, one or two (it does not gain past two);
+    /// generation the cores the voice leaves, at least one.
     pub fn threads(&self) -> EngineThreads {
         let cores = self.cores.max(1);
-        let voice = cores.clamp(1, 2);
+        let voice = if cores == 2 {
+            2
+        } else {
+            (cores / 4).clamp(1, 2)
+        };
         EngineThreads {
             stt: cores,
             llm: cores.saturating_sub(voice).max(1),
@@ -128,10 +136,9 @@ mod tests {
         for cores in 1..=64 {
             let t = CpuBudget::for_cores(cores).threads();
             assert!(t.llm >= 1 && t.voice >= 1 && t.voice <= 2, "{cores}: {t:?}");
-            // At most one thread more than there are cores: the voice's second, on two.
-            assert!(t.llm + t.voice <= cores.max(2) + 1, "{cores}: {t:?}");
+            // Never more threads than cores, but for the voice's second on two cores.
             if cores >= 3 {
-                assert_eq!(t.llm + t.voice, cores, "{cores}: {t:?}");
+                assert!(t.llm + t.voice <= cores, "{cores}: {t:?}");
             }
             assert_eq!((t.stt, t.llm_batch), (cores, cores));
         }
@@ -146,6 +153,13 @@ mod tests {
             }
         );
         assert_eq!(CpuBudget::for_cores(1).threads().voice, 1);
+        assert_eq!(
+            (
+                CpuBudget::for_cores(4).threads().llm,
+                CpuBudget::for_cores(4).threads().voice
+            ),
+            (3, 1)
+        );
     }
 
     #[test]

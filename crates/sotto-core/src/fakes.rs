@@ -226,8 +226,20 @@ pub struct FakeLlm {
     last: Mutex<Vec<Step>>,
     requests: Mutex<Vec<ChatRequest>>,
     warmed: Mutex<Vec<Vec<Message>>>,
-    /// Each read-ahead, with how many chats had been asked for before it.
-    read_ahead: Mutex<Vec<(usize, Vec<Message>)>>,
+    read_ahead: Mutex<Vec<ReadAhead>>,
+}
+
+/// One read-ahead a [`FakeLlm`] was asked for.
+#[derive(Debug, Clone)]
+pub struct ReadAhead {
+    /// How many chats had been asked for before it.
+    pub chats_before: usize,
+    /// What it was to read.
+    pub messages: Vec<Message>,
+    /// Its stop, as handed over (the test sees whether it was used).
+    pub cancel: CancellationToken,
+    /// Whether it was already stopped when handed over.
+    pub stopped_at_start: bool,
 }
 
 impl FakeLlm {
@@ -257,9 +269,8 @@ impl FakeLlm {
         lock(&self.warmed).clone()
     }
 
-    /// Every conversation it was asked to read ahead, with how many chats had been
-    /// asked for before it.
-    pub fn read_ahead_of(&self) -> Vec<(usize, Vec<Message>)> {
+    /// Every read-ahead it was asked for.
+    pub fn read_ahead_of(&self) -> Vec<ReadAhead> {
         lock(&self.read_ahead).clone()
     }
 }
@@ -347,9 +358,14 @@ impl Llm for FakeLlm {
         lock(&self.warmed).push(prefix);
     }
 
-    fn read_ahead(&self, messages: Vec<Message>, _cancel: CancellationToken) {
-        let asked = lock(&self.requests).len();
-        lock(&self.read_ahead).push((asked, messages));
+    fn read_ahead(&self, messages: Vec<Message>, cancel: CancellationToken) {
+        let chats_before = lock(&self.requests).len();
+        lock(&self.read_ahead).push(ReadAhead {
+            chats_before,
+            messages,
+            stopped_at_start: cancel.is_cancelled(),
+            cancel,
+        });
     }
 }
 

@@ -514,6 +514,7 @@ impl Orchestrator {
         }
         // An answer started at a pause the user never finished is stopped too.
         self.drop_early();
+        self.stop_reading_ahead();
     }
 
     fn on_command(&mut self, command: Command) {
@@ -600,9 +601,18 @@ impl Orchestrator {
             // The user is saying more: the early answer is to words they went on from.
             self.drop_early();
         }
-        if matches!(heard, Heard::Paused | Heard::Utterance { .. }) {
-            // The recogniser decodes what was said now: the cores are its.
-            self.stop_reading_ahead();
+        match heard {
+            // New speech: the question's start may be read ahead again.
+            Heard::Started | Heard::Resumed => {
+                self.stop_reading_ahead();
+                self.reading_ahead = None;
+            }
+            // The recogniser decodes what was said now (or the utterance is over): the
+            // cores are its until the user speaks again.
+            Heard::Paused | Heard::Utterance { .. } | Heard::NoSpeech | Heard::Lost(_) => {
+                self.stop_reading_ahead();
+            }
+            _ => {}
         }
         match heard {
             Heard::Started
@@ -818,11 +828,15 @@ impl Orchestrator {
     fn on_stt(&mut self, reply: SttReply) {
         self.progress();
         match reply {
-            SttReply::Partial { text, .. } if self.held.is_some() => {
-                // The rest of a held sentence: shown after its first part, in its turn.
+            SttReply::Partial { text, repeated, .. } if self.held.is_some() => {
+                // The rest of a held sentence: shown after its first part, in its turn
+                // (once: a decode at a pause may repeat the partial before it).
                 let (Some(held), Some(turn)) = (self.held.as_ref(), self.turn.as_ref()) else {
                     return;
                 };
+                if repeated {
+                    return;
+                }
                 let first = held.text.trim().trim_end_matches(['.', '?', '!', ',']);
                 let text = format!("{first} {text}").trim().to_string();
                 self.emit(Event::TranscriptPartial {
@@ -830,7 +844,11 @@ impl Orchestrator {
                     text,
                 });
             }
-            SttReply::Partial { text, at_pause } => {
+            SttReply::Partial {
+                text,
+                at_pause,
+                repeated,
+            } => {
                 // A partial made just before the user stopped may arrive just after; it
                 // never comes after the final (the recogniser answers in order).
                 if matches!(
@@ -846,7 +864,9 @@ impl Orchestrator {
                     } else {
                         self.read_ahead(&text);
                     }
-                    self.emit(Event::TranscriptPartial { turn_id, text });
+                    if !repeated {
+                        self.emit(Event::TranscriptPartial { turn_id, text });
+                    }
                 }
             }
             SttReply::Final(id, result) => {
@@ -952,6 +972,8 @@ impl Orchestrator {
 
     /// Asks the language model for `messages`; its chunks come back tagged `tag`.
     fn ask_llm(&self, tag: u64, messages: Vec<Message>, cancel: CancellationToken) {
+        // The answer needs the model now; a read-ahead would only hold it up.
+        self.stop_reading_ahead();
         let request = ChatRequest {
             messages,
             sampling: self.settings.sampling.clone(),
@@ -1003,13 +1025,19 @@ impl Orchestrator {
 
     /// The user is still speaking and has said `text` so far: the language model reads
     /// the question's start now, so that when it is asked only the rest is left to read.
-    /// Only while nothing else wants the model (no answer, early or not, under way).
+    /// Only while nothing else wants the model (no answer, early or not, under way) and
+    /// not once stopped in this stretch of speech ([`Orchestrator::stop_reading_ahead`]:
+    /// a partial that comes back just after the user paused must not start it again).
     fn read_ahead(&mut self, text: &str) {
         if self.state != AssistantState::Listening
             || self.answering()
             || self.early.is_some()
             || self.held.is_some()
             || text.trim().is_empty()
+            || self
+                .reading_ahead
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
         {
             return;
         }
@@ -1020,10 +1048,11 @@ impl Orchestrator {
         self.llm.read_ahead(self.messages_for(text), cancel);
     }
 
-    /// Stops reading ahead: the user paused or stopped, and the recogniser's decode of
-    /// what they said wants the cores (what was read stays in the model's cache).
-    fn stop_reading_ahead(&mut self) {
-        if let Some(cancel) = self.reading_ahead.take() {
+    /// Stops reading ahead until the user speaks again (what was read stays in the
+    /// model's cache): they paused or stopped, and the recogniser's decode of what they
+    /// said wants the cores, or the model is asked for an answer.
+    fn stop_reading_ahead(&self) {
+        if let Some(cancel) = &self.reading_ahead {
             cancel.cancel();
         }
     }

@@ -37,6 +37,9 @@ pub enum SttReply {
         text: String,
         /// Decoded at the user's pause: all they said, and usually the final transcript.
         at_pause: bool,
+        /// The same words as the partial before it (a decode at a pause reports its
+        /// words even then: an answer may start on them).
+        repeated: bool,
     },
     /// The final transcript of turn `.0`.
     Final(u64, Result<Transcript, SttError>),
@@ -143,6 +146,8 @@ fn run(
     let mut utterance = Utterance::new(stt, interval_ms);
     // The user is quiet since the last pause: partials would only decode silence.
     let mut quiet = false;
+    // The words of the last partial sent for the open utterance.
+    let mut last_sent: Option<String> = None;
     loop {
         // Block for the next job, then take every job already waiting, in order: a final
         // must not queue behind partials of audio it already covers.
@@ -173,6 +178,7 @@ fn run(
                     // otherwise only the audio after the cut is decoded: the whole of
                     // an utterance under 8 s, a bounded tail of a longer one.
                     (pause, quiet) = (false, false);
+                    last_sent = None;
                     let flag = decoding(Some(Decode::Final), resets_done);
                     let result = utterance.finish_over(&all, &flag);
                     decoding(None, resets_done);
@@ -183,6 +189,7 @@ fn run(
                 SttJob::Reset => {
                     resets_done += 1;
                     (pause, quiet) = (false, false);
+                    last_sent = None;
                     utterance.reset();
                 }
             }
@@ -201,10 +208,13 @@ fn run(
             };
             decoding(None, resets_done);
             if let Ok(Some(text)) = result {
+                let repeated = last_sent.as_deref() == Some(text.as_str());
+                last_sent = Some(text.clone());
                 if out
                     .send(SttReply::Partial {
                         text,
                         at_pause: pause,
+                        repeated,
                     })
                     .is_err()
                 {

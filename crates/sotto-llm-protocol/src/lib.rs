@@ -91,6 +91,10 @@ pub struct ChatRequest {
     /// (default). Off only to measure what the reuse saves.
     #[serde(default = "yes")]
     pub reuse_prefix: bool,
+    /// Prompt tokens per batch (the worker's own when absent). Small batches let a cancel
+    /// stop the reading soon: a read-ahead of a question still being spoken asks for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_batch: Option<u32>,
 }
 
 fn yes() -> bool {

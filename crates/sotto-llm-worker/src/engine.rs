@@ -12,14 +12,9 @@ use sotto_llm_protocol::{ChatRequest, Event, FinishReason, Usage, WorkerTimings}
 
 use crate::text::{Step, TextStream};
 
-/// Prompt tokens decoded per batch: small enough that a cancel between batches is quick.
+/// Prompt tokens decoded per batch unless the request asks for fewer
+/// ([`ChatRequest::prompt_batch`]): small enough that a cancel between batches is quick.
 const PROMPT_CHUNK: usize = 128;
-
-/// Tokens per batch of a request that only reads (`max_tokens` 0: a warm-up or a
-/// read-ahead of a question still being spoken). It is cancelled when the recogniser
-/// needs the cores, so a batch must end soon: eight tokens take about 60 ms on two slow
-/// cores with a 0.5B model.
-const READ_ONLY_CHUNK: usize = 8;
 
 /// What the generation loop asks its caller between tokens.
 pub trait Control {
@@ -112,7 +107,7 @@ impl<'m> Engine<'m> {
             .map_err(|e| format!("cannot trim the KV cache: {e}"))?;
         self.cached.truncate(reused);
 
-        let mut batch = LlamaBatch::new(PROMPT_CHUNK.max(1), 1);
+        let mut batch = LlamaBatch::new(PROMPT_CHUNK, 1);
         let mut usage = Usage {
             prompt_tokens: tokens.len() as u32,
             cached_tokens: reused as u32,
@@ -129,11 +124,9 @@ impl<'m> Engine<'m> {
             })
         };
 
-        let chunk_len = if request.sampling.max_tokens == 0 {
-            READ_ONLY_CHUNK
-        } else {
-            PROMPT_CHUNK
-        };
+        let chunk_len = request
+            .prompt_batch
+            .map_or(PROMPT_CHUNK, |n| (n as usize).clamp(1, PROMPT_CHUNK));
         for chunk in tokens[reused..].chunks(chunk_len) {
             if control.cancelled(&request.id) {
                 timings.prompt_ms = ms(started);

@@ -22,7 +22,9 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
-use sotto_llm_protocol::{decode_line, encode_line, ChatRequest, Event, Request};
+use sotto_llm_protocol::{
+    decode_line, encode_line, ChatRequest, Event, FinishReason, Request, Usage, WorkerTimings,
+};
 use sotto_models::FileFormat;
 
 use engine::{Control, Engine};
@@ -123,9 +125,16 @@ impl Inbox {
                 Ok(Incoming::Request(Request::Cancel { id })) => {
                     if id == active {
                         cancelled = true;
-                    } else {
-                        // A cancel for a chat that is still waiting removes it.
-                        self.waiting.retain(|c| c.id != id);
+                    } else if let Some(at) = self.waiting.iter().position(|c| c.id == id) {
+                        // A chat still waiting its turn ends here, and says so: Sotto
+                        // waits for its `done`, and takes a silent worker for a hung one.
+                        self.waiting.remove(at);
+                        send(&Event::Done {
+                            id,
+                            finish_reason: FinishReason::Cancelled,
+                            usage: Usage::default(),
+                            timings: WorkerTimings::default(),
+                        });
                     }
                 }
                 Ok(Incoming::Request(Request::Chat(chat))) => self.waiting.push_back(chat),

@@ -73,9 +73,14 @@ impl Llm for Fallback {
         self.backup.warm_up(prefix);
     }
 
-    /// The question will most likely be answered by the primary: only it reads ahead.
+    /// Only the provider that will most likely answer reads ahead: the primary, or the
+    /// backup when the primary is a cloud one and the machine is offline.
     fn read_ahead(&self, messages: Vec<Message>, cancel: CancellationToken) {
-        self.primary.read_ahead(messages, cancel);
+        if self.offline.is_on() && self.primary.is_cloud() {
+            self.backup.read_ahead(messages, cancel);
+        } else {
+            self.primary.read_ahead(messages, cancel);
+        }
     }
 }
 

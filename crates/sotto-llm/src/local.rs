@@ -314,7 +314,7 @@ struct Inner {
     config: LocalConfig,
     worker: tokio::sync::Mutex<Option<Arc<Worker>>>,
     next_id: AtomicU64,
-    /// A read-ahead is being read: the next waits (or is skipped) rather than queue up.
+    /// A read-ahead is being read: a new one is skipped rather than queued behind it.
     reading_ahead: AtomicBool,
 }
 
@@ -335,8 +335,15 @@ impl Inner {
         Ok(worker)
     }
 
-    async fn answer(&self, request: ChatRequest, cancel: CancellationToken, tx: AnswerSender) {
-        if let Err(e) = self.try_answer(request, &cancel, &tx).await {
+    /// Answers `request` (read in batches of `prompt_batch` tokens, when set).
+    async fn answer(
+        &self,
+        request: ChatRequest,
+        prompt_batch: Option<u32>,
+        cancel: CancellationToken,
+        tx: AnswerSender,
+    ) {
+        if let Err(e) = self.try_answer(request, prompt_batch, &cancel, &tx).await {
             let _ = tx.send(Err(e)).await;
         }
     }
@@ -344,6 +351,7 @@ impl Inner {
     async fn try_answer(
         &self,
         request: ChatRequest,
+        prompt_batch: Option<u32>,
         cancel: &CancellationToken,
         tx: &AnswerSender,
     ) -> Result<(), LlmError> {
@@ -361,6 +369,7 @@ impl Inner {
             messages: context::fit(&request.messages, budget),
             sampling: request.sampling,
             reuse_prefix: self.config.reuse_prefix,
+            prompt_batch,
         };
         let (events_tx, mut events) = mpsc::unbounded_channel();
         if let Ok(mut routes) = worker.routes.lock() {
@@ -560,7 +569,7 @@ impl Llm for LocalLlm {
     fn chat(&self, request: ChatRequest, cancel: CancellationToken) -> Answer {
         let (tx, answer) = Answer::channel();
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move { inner.answer(request, cancel, tx).await });
+        tokio::spawn(async move { inner.answer(request, None, cancel, tx).await });
         answer
     }
 
@@ -583,11 +592,18 @@ impl Llm for LocalLlm {
 
     /// Reads `messages` without answering, as [`LocalLlm::warm_up`] does: they stay in
     /// the worker's KV cache, and the question that starts with them reads only the rest.
+    /// Read [`READ_AHEAD_BATCH`] tokens at a time, so a cancel stops it soon.
     fn read_ahead(&self, messages: Vec<Message>, cancel: CancellationToken) {
         if cancel.is_cancelled() || self.inner.reading_ahead.swap(true, Ordering::SeqCst) {
             return;
         }
-        let answer = self.chat(read_only(messages), cancel);
+        let (tx, answer) = Answer::channel();
+        let reader = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            reader
+                .answer(read_only(messages), Some(READ_AHEAD_BATCH), cancel, tx)
+                .await;
+        });
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
             // Only time was to be saved: the question itself reports any failure.
@@ -598,6 +614,11 @@ impl Llm for LocalLlm {
         });
     }
 }
+
+/// Prompt tokens per batch of a read-ahead: it is stopped when the user pauses (the
+/// recogniser then wants the cores), and the worker sees a cancel between batches; eight
+/// tokens take about 60 ms on two slow cores with a 0.5B model.
+const READ_AHEAD_BATCH: u32 = 8;
 
 /// A request that reads `messages` into the worker's cache and answers nothing.
 fn read_only(messages: Vec<Message>) -> ChatRequest {

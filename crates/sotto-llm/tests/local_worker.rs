@@ -336,7 +336,8 @@ async fn reading_ahead_leaves_only_the_rest_of_the_question_to_read() {
         last.content = "What is the capital of".into();
     }
     llm.read_ahead(so_far, CancellationToken::new());
-    // Fire-and-forget, as the warm-up: a short prompt is read well within this.
+    // Fire-and-forget, as the warm-up: give it time to reach the worker before the
+    // question does (the worker takes requests in order).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (answer, finish) = llm
         .chat(request, CancellationToken::new())
@@ -351,6 +352,45 @@ async fn reading_ahead_leaves_only_the_rest_of_the_question_to_read() {
         usage.prompt_tokens - usage.cached_tokens <= 8,
         "the question was read again: {usage:?}"
     );
+}
+
+#[tokio::test]
+async fn a_read_ahead_stopped_halfway_leaves_a_cache_the_question_can_use() {
+    let _serial = support::one_worker_at_a_time().await;
+    let llm = local(smollm2());
+    llm.start().await.expect("worker");
+    // A long conversation, so the read-ahead (eight tokens a batch) is stopped inside it.
+    let mut request = question("What is the capital of France?");
+    let history =
+        "Tell me about the weather in spring, and the flowers, and the birds. ".repeat(12);
+    request.messages.insert(
+        1,
+        Message {
+            role: Role::User,
+            content: history,
+        },
+    );
+    request.messages.insert(
+        2,
+        Message {
+            role: Role::Assistant,
+            content: "Spring is mild, with flowers and birdsong.".into(),
+        },
+    );
+    let cancel = CancellationToken::new();
+    llm.read_ahead(request.messages.clone(), cancel.clone());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    cancel.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (answer, finish) = llm
+        .chat(request, CancellationToken::new())
+        .collect()
+        .await
+        .expect("answer");
+    assert!(answer.contains("Paris"), "{answer:?}");
+    let usage = finish.usage.expect("usage");
+    // Whatever was read before the stop is reused, and nothing more than was asked.
+    assert!(usage.cached_tokens < usage.prompt_tokens, "{usage:?}");
 }
 
 /// The worker itself, spoken to line by line.
@@ -397,6 +437,36 @@ fn the_worker_survives_bad_requests_and_exits_when_stdin_closes() {
         }
     }
     assert!(tokens > 0);
+
+    // A chat cancelled while it waits behind another ends at once, with its `done`:
+    // Sotto waits for that event (and takes a silent worker for a hung one).
+    let long = serde_json::json!({"type": "chat", "id": "long",
+        "messages": [{"role": "user", "content": "Count from one to one hundred."}],
+        "temperature": 0.0, "top_p": 1.0, "max_tokens": 200, "stop": []});
+    let queued = serde_json::json!({"type": "chat", "id": "queued",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "temperature": 0.0, "top_p": 1.0, "max_tokens": 8, "stop": []});
+    writeln!(stdin, "{long}").expect("write");
+    writeln!(stdin, "{queued}").expect("write");
+    writeln!(stdin, r#"{{"type":"cancel","id":"queued"}}"#).expect("write");
+    let queued_done = loop {
+        let event = next();
+        match (event["id"].as_str(), event["type"].as_str()) {
+            (Some("queued"), Some("done")) => break event,
+            (Some("queued"), _) => panic!("the cancelled chat was answered: {event}"),
+            (Some("long"), Some("token")) => {}
+            _ => panic!("{event}"),
+        }
+    };
+    assert_eq!(queued_done["finish_reason"], "cancelled", "{queued_done}");
+    writeln!(stdin, r#"{{"type":"cancel","id":"long"}}"#).expect("write");
+    loop {
+        let event = next();
+        assert_eq!(event["id"], "long", "{event}");
+        if event["type"] == "done" {
+            break;
+        }
+    }
 
     drop(stdin);
     let deadline = Instant::now() + Duration::from_secs(10);

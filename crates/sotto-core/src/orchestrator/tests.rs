@@ -438,15 +438,78 @@ async fn the_model_reads_the_question_ahead_while_it_is_said() {
     let asked = rig.llm.requests();
     assert_eq!(asked.len(), 1, "reading ahead asks nothing");
     let question = &asked[0].messages;
-    for (asked_before, messages) in &read {
+    for ahead in &read {
         // While the user spoke, before the question was asked (then the answer has the
         // model): the conversation it is asked in, ending with the words said so far.
-        assert_eq!(*asked_before, 0, "read ahead after the question was asked");
-        let (said, before) = messages.split_last().expect("messages");
+        assert_eq!(
+            ahead.chats_before, 0,
+            "read ahead after the question was asked"
+        );
+        assert!(!ahead.stopped_at_start);
+        // Stopped once the utterance closed: the recogniser's final wants the cores.
+        assert!(ahead.cancel.is_cancelled(), "still reading ahead");
+        let (said, before) = ahead.messages.split_last().expect("messages");
         assert_eq!(before, &question[..question.len() - 1]);
         assert_eq!(said.role, sotto_llm::Role::User);
         assert!(SAID.starts_with(said.content.as_str()), "{said:?}");
     }
+}
+
+/// Waits (on both clocks: the recogniser is a real thread) until `done` holds.
+async fn wait_for(rig: &Rig, what: &str, done: impl Fn(&Rig) -> bool) {
+    for _ in 0..2_000 {
+        if done(rig) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn reading_ahead_stops_at_the_pause_and_starts_again_only_with_speech() {
+    let rig = start(Parts {
+        settings: TurnSettings {
+            partial_interval_ms: 500,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    });
+    let say = |text: &str| {
+        for block in fakes::spoken(text).chunks(1_600) {
+            rig.heard
+                .send(Heard::Audio(block.to_vec()))
+                .expect("listening");
+        }
+    };
+    rig.send(Command::StartListening);
+    rig.heard.send(Heard::Started).expect("listening");
+    say("tell me a long story about");
+    wait_for(&rig, "a read-ahead", |r| !r.llm.read_ahead_of().is_empty()).await;
+    rig.heard.send(Heard::Paused).expect("listening");
+    // The decode at the pause starts the answer early.
+    wait_for(&rig, "the early answer", |r| r.llm.requests().len() == 1).await;
+    let at_pause = rig.llm.read_ahead_of();
+    // Every read-ahead so far was stopped, and none started after the pause (it would
+    // hold a stop of its own, unused): a partial that comes back late is not read.
+    assert!(
+        at_pause
+            .iter()
+            .all(|a| !a.stopped_at_start && a.cancel.is_cancelled()),
+        "{at_pause:?}"
+    );
+    // Speech again: the early answer is dropped, and reading ahead starts again.
+    rig.heard.send(Heard::Resumed).expect("listening");
+    say("a brave little dragon");
+    wait_for(&rig, "a read-ahead after the pause", |r| {
+        r.llm.read_ahead_of().len() > at_pause.len()
+    })
+    .await;
+    let resumed = rig.llm.read_ahead_of();
+    assert!(resumed[at_pause.len()..]
+        .iter()
+        .all(|a| !a.stopped_at_start && !a.cancel.is_cancelled()));
 }
 
 #[tokio::test(start_paused = true)]
