@@ -208,7 +208,11 @@ test("a flood of requests gets 429s while a voice turn still answers in time", a
   const v2v = done.timings.v2v_ms;
   console.log(`voice to voice: undisturbed ${undisturbedV2v.toFixed(0)} ms, under the flood ${v2v.toFixed(0)} ms`);
   // The bench measures the 15 % goal over paired turns; one turn each here, so the test
-  // only catches a flood that starves the turn.
-  assert.ok(v2v <= undisturbedV2v * 1.5, `${v2v} ms against ${undisturbedV2v} ms undisturbed`);
+  // only catches a flood that starves the turn. One turn's own spread is large now that
+  // answers start early (a turn whose question was read ahead can answer in under 200 ms,
+  // the next one in 300), so the bound is 1.5 times the undisturbed turn or 400 ms more,
+  // whichever is larger: a starved turn takes seconds.
+  const bound = Math.max(undisturbedV2v * 1.5, undisturbedV2v + 400);
+  assert.ok(v2v <= bound, `${v2v} ms against ${undisturbedV2v} ms undisturbed`);
   d.close();
 });
