@@ -2,7 +2,8 @@
 //!
 //! [`SentenceSplitter`] takes text deltas as they arrive and hands back pieces to speak:
 //! whole sentences, except that the first piece may be released at a clause (a comma
-//! after a few words) so the voice can start sooner. It knows abbreviations, initials,
+//! after a few words), or before a word that opens a phrase ("and", "with", "because")
+//! in a long first sentence without one, so the voice can start sooner. It knows abbreviations, initials,
 //! decimals, numbered lists and code fences; [`speakable`] strips what should never be
 //! read aloud (markdown marks, backticks, emoji, URLs' paths).
 
@@ -12,6 +13,9 @@ pub struct SplitConfig {
     /// The first piece may end at a comma, semicolon, colon or dash once it has this many
     /// words (0: only at sentence ends).
     pub first_clause_words: usize,
+    /// A first piece with no clause or sentence end yet may end before a word that opens
+    /// a phrase ([`PHRASE_OPENERS`]) once it has this many words (0: never).
+    pub first_phrase_words: usize,
     /// A piece without any boundary is cut at a space after this many bytes.
     pub max_len: usize,
 }
@@ -40,6 +44,7 @@ impl Default for SplitConfig {
     fn default() -> Self {
         SplitConfig {
             first_clause_words: 4,
+            first_phrase_words: 6,
             max_len: 280,
         }
     }
@@ -56,6 +61,15 @@ const ABBREVIATIONS: &[&str] = &[
     "etc", "vs", "approx", "no", "fig", "inc", "ltd", "co", "corp", "dept", "est", "min", "max",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "e.g",
     "i.e", "a.m", "p.m", "u.s", "u.k", "cf", "al",
+];
+
+/// Words before which a long first sentence may be cut when it has no comma: they open
+/// a phrase, so a pause before them sounds like a speaker drawing breath. Not "of",
+/// "than" or "like", which bind to the word before ("one | of the largest").
+pub const PHRASE_OPENERS: &[&str] = &[
+    "and", "but", "or", "so", "because", "which", "that", "who", "where", "when", "while", "with",
+    "from", "for", "to", "in", "on", "at", "by", "about", "after", "before", "if", "since",
+    "until", "during", "into", "around",
 ];
 
 /// Splits streamed text into speakable pieces.
@@ -167,6 +181,48 @@ impl SentenceSplitter {
 /// The byte index just past the first boundary in `text`, if it has one. `complete` says
 /// that nothing more will be appended to `text` (so a final `.` needs no lookahead).
 fn find_boundary(text: &str, first: bool, complete: bool, config: SplitConfig) -> Option<usize> {
+    let marked = punctuation_boundary(text, first, complete, config);
+    let phrase = if first {
+        phrase_boundary(text, config.first_phrase_words)
+    } else {
+        None
+    };
+    // The earlier of the two, so the pieces do not depend on how the text was streamed
+    // (a punctuation boundary still waiting for its next word is always after `phrase`).
+    match (marked, phrase) {
+        (Some(m), Some(p)) => Some(m.min(p)),
+        (m, p) => m.or(p),
+    }
+}
+
+/// The byte index of the first word in `text` that opens a phrase, is complete
+/// (whitespace follows it) and has at least `min_words` words before it.
+fn phrase_boundary(text: &str, min_words: usize) -> Option<usize> {
+    if min_words == 0 {
+        return None;
+    }
+    let mut words_before = 0;
+    let mut rest = text;
+    loop {
+        let start = rest.find(|c: char| !c.is_whitespace())?;
+        let len = rest[start..].find(char::is_whitespace)?;
+        let word = &rest[start..start + len];
+        if words_before >= min_words && PHRASE_OPENERS.contains(&word.to_lowercase().as_str()) {
+            return Some(text.len() - rest.len() + start);
+        }
+        words_before += 1;
+        rest = &rest[start + len..];
+    }
+}
+
+/// The byte index just past the first sentence end, line end, first clause (when `first`)
+/// or forced cut in `text`, if it has one.
+fn punctuation_boundary(
+    text: &str,
+    first: bool,
+    complete: bool,
+    config: SplitConfig,
+) -> Option<usize> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -485,13 +541,60 @@ mod tests {
     }
 
     #[test]
-    fn abbreviations_initials_and_decimals_do_not_end_sentences() {
+    fn a_long_first_sentence_without_a_comma_is_cut_before_a_phrase() {
         let pieces = same_at_every_split(
-            "Dr. Smith met J. R. R. Tolkien at 3.30 p.m. on the U.S. coast. Pi is 3.14159. Apples, pears, etc. are fruit. I like fruit etc. Next one.",
+            "The Moon is about three hundred thousand kilometers from Earth on average and it moves away slowly. Light takes a second and a bit to get there.",
         );
         assert_eq!(
             pieces,
             [
+                "The Moon is about three hundred thousand kilometers",
+                "from Earth on average and it moves away slowly.",
+                "Light takes a second and a bit to get there."
+            ]
+        );
+        // A comma before the phrase word wins, and a short sentence stays whole.
+        assert_eq!(
+            same_at_every_split("Octopuses have three hearts, and blue blood with copper in it."),
+            [
+                "Octopuses have three hearts,",
+                "and blue blood with copper in it."
+            ]
+        );
+        assert_eq!(
+            same_at_every_split("It is sunny and warm in Paris today."),
+            ["It is sunny and warm in Paris today."]
+        );
+        // Words that bind to the word before are not cut at, nor is a word still growing.
+        assert_eq!(
+            same_at_every_split("Tokyo is one of the largest cities of the whole world."),
+            ["Tokyo is one of the largest cities of the whole world."]
+        );
+        let mut s = SentenceSplitter::new(SplitConfig::default());
+        assert!(
+            s.push("Our team plays the final game on").is_empty(),
+            "on or only?"
+        );
+        assert_eq!(s.push(" Sunday"), ["Our team plays the final game"]);
+        let mut off = SentenceSplitter::new(SplitConfig {
+            first_phrase_words: 0,
+            ..SplitConfig::default()
+        });
+        assert!(off
+            .push("Our team plays the final game on Sunday")
+            .is_empty());
+    }
+
+    #[test]
+    fn abbreviations_initials_and_decimals_do_not_end_sentences() {
+        // After a first piece, so that no piece is cut before a phrase.
+        let pieces = same_at_every_split(
+            "Yes. Dr. Smith met J. R. R. Tolkien at 3.30 p.m. on the U.S. coast. Pi is 3.14159. Apples, pears, etc. are fruit. I like fruit etc. Next one.",
+        );
+        assert_eq!(
+            pieces,
+            [
+                "Yes.",
                 "Dr. Smith met J. R. R. Tolkien at 3.30 p.m. on the U.S. coast.",
                 "Pi is 3.14159.",
                 "Apples, pears, etc. are fruit.",
