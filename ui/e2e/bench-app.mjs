@@ -142,6 +142,8 @@ function cpuMeter(names) {
       phase = p;
     },
     stop: () => clearInterval(timer),
+    /** CPU seconds of the process `name` over the phases `phases`. */
+    cpuSeconds: (name, phases) => phases.reduce((sum, p) => sum + (busy[p]?.[name] ?? 0), 0),
     /** Percent of one core, per phase and process. */
     report: () =>
       Object.fromEntries(
@@ -261,6 +263,8 @@ async function benchApp(sequence) {
   });
   const meter = cpuMeter(APP_PROCESSES);
   const turns = [];
+  // Streamed pieces of answer text the window was sent (about one per token).
+  let chunks = 0;
   try {
     const until = Date.now() + 180_000;
     let status = "starting";
@@ -273,6 +277,7 @@ async function benchApp(sequence) {
     const seen = (event) => {
       const phase = phaseOf(event);
       if (phase) meter.set(phase);
+      if (event.type === "llm_text_chunk") chunks += 1;
     };
     next().forEach((line) => seen(eventOf(line)));
     await sleep(1000);
@@ -293,7 +298,11 @@ async function benchApp(sequence) {
     meter.stop();
     await app.close();
   }
-  return { turns, cpu: meter.report() };
+  // The window's CPU from the question's end to the turn's end, per streamed piece: an
+  // upper bound on its work per token (the orb's motion is in it too).
+  const webkitSeconds = meter.cpuSeconds("WebKitWebProces", ["thinking", "speaking"]);
+  const windowCost = { chunks, webkit_cpu_s: webkitSeconds, webkit_cpu_ms_per_chunk: chunks ? (1000 * webkitSeconds) / chunks : null };
+  return { turns, cpu: meter.report(), window: windowCost };
 }
 
 /** Asks every clip headless with `sotto converse`; returns its finished turns. */
@@ -357,7 +366,7 @@ async function main() {
   const warm = (r) => figures(r.turns.slice(1));
   const fresh = (r) => figures(r.turns.slice(0, 1));
   const result = {
-    app: { ...warm(app), fresh: fresh(app), cpu: app.cpu, answers: app.turns },
+    app: { ...warm(app), fresh: fresh(app), cpu: app.cpu, window: app.window, answers: app.turns },
     headless: { ...warm(headless), fresh: fresh(headless), cpu: headless.cpu, answers: headless.turns },
   };
   const ratio = (a, b) => (a && b ? Math.round((100 * a) / b) / 100 : null);
@@ -389,6 +398,11 @@ async function main() {
   }
   console.log("\n| run | phase | CPU, percent of one core |\n|---|---|---|");
   for (const line of [...cpuTable("app", app.cpu), ...cpuTable("headless", headless.cpu)]) console.log(line);
+  const w = app.window;
+  console.log(
+    `\nThe window (WebKit) while answering: ${w.webkit_cpu_s.toFixed(2)} CPU s over ${w.chunks} streamed pieces, ` +
+      `${w.webkit_cpu_ms_per_chunk?.toFixed(1) ?? "-"} ms per piece (its motion included)`,
+  );
   if (jsonOut) {
     writeFileSync(jsonOut, JSON.stringify(result, null, 2));
     console.log(`\nfigures written to ${jsonOut}`);
