@@ -3,9 +3,10 @@
 //! [`SentenceSplitter`] takes text deltas as they arrive and hands back pieces to speak:
 //! whole sentences, except that the first piece may be released at a clause (a comma
 //! after a few words), or before a word that opens a phrase ("and", "with", "because")
-//! in a long first sentence without one, so the voice can start sooner. It knows abbreviations, initials,
-//! decimals, numbered lists and code fences; [`speakable`] strips what should never be
-//! read aloud (markdown marks, backticks, emoji, URLs' paths).
+//! in a long first sentence without one, so the voice can start sooner. It knows
+//! abbreviations, initials, decimals, numbered lists and code fences; [`speakable`]
+//! strips what should never be read aloud (markdown marks, backticks, emoji, URLs'
+//! paths).
 
 /// How eagerly to release pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
