@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sotto_llm::local::{find_worker, LocalConfig, LocalLlm};
-use sotto_llm::{CancellationToken, Chunk, FinishReason, Llm, LlmError, Message, Role};
+use sotto_llm::{
+    CancellationToken, ChatRequest, Chunk, FinishReason, Llm, LlmError, Message, Role, Usage,
+};
 use sotto_models::ModelStore;
 use support::{drain, error_of, question, text_of};
 
@@ -25,6 +27,16 @@ fn smollm2() -> PathBuf {
         .expect("SmolLM2 is installed (cargo xtask models)")
         .main_file()
         .to_path_buf()
+}
+
+/// Asks `request` and waits for the whole answer: its text and what the worker read.
+async fn ask(llm: &LocalLlm, request: ChatRequest) -> (String, Usage) {
+    let (answer, finish) = llm
+        .chat(request, CancellationToken::new())
+        .collect()
+        .await
+        .expect("answer");
+    (answer, finish.usage.expect("usage"))
 }
 
 fn local(model: PathBuf) -> LocalLlm {
@@ -230,12 +242,7 @@ async fn a_follow_up_reuses_the_cached_conversation_prefix() {
     let _serial = support::one_worker_at_a_time().await;
     let llm = local(smollm2());
     let mut request = question("Name a fruit that is yellow.");
-    let (first, finish) = llm
-        .chat(request.clone(), CancellationToken::new())
-        .collect()
-        .await
-        .expect("first answer");
-    let first_usage = finish.usage.expect("usage");
+    let (first, first_usage) = ask(&llm, request.clone()).await;
     request.messages.push(Message {
         role: Role::Assistant,
         content: first,
@@ -244,12 +251,7 @@ async fn a_follow_up_reuses_the_cached_conversation_prefix() {
         role: Role::User,
         content: "And one that is red?".into(),
     });
-    let (_, finish) = llm
-        .chat(request, CancellationToken::new())
-        .collect()
-        .await
-        .expect("second answer");
-    let usage = finish.usage.expect("usage");
+    let (_, usage) = ask(&llm, request).await;
     assert!(
         usage.cached_tokens >= first_usage.prompt_tokens,
         "turn 2 re-read the history: {usage:?} after {first_usage:?}"
@@ -278,20 +280,10 @@ async fn dropping_the_oldest_turn_keeps_the_newer_ones_from_the_cache() {
         ),
         turn(Role::User, "What is the capital of France?"),
     ]);
-    let (_, finish) = llm
-        .chat(request.clone(), CancellationToken::new())
-        .collect()
-        .await
-        .expect("first answer");
-    let full = finish.usage.expect("usage");
+    let (_, full) = ask(&llm, request.clone()).await;
     // The history is full: the oldest turn goes, the newer ones stay.
     request.messages.drain(1..3);
-    let (answer, finish) = llm
-        .chat(request, CancellationToken::new())
-        .collect()
-        .await
-        .expect("second answer");
-    let usage = finish.usage.expect("usage");
+    let (answer, usage) = ask(&llm, request).await;
     assert!(
         usage.prompt_tokens < full.prompt_tokens && usage.prompt_tokens - usage.cached_tokens <= 8,
         "the newer turns were read again: {usage:?} (before: {full:?})"
@@ -310,13 +302,8 @@ async fn a_warm_up_reads_the_persona_so_the_first_question_reuses_it() {
     // The warm-up is fire-and-forget; give it time to reach the worker first (reading a
     // short persona takes well under a second on two cores).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (answer, finish) = llm
-        .chat(request, CancellationToken::new())
-        .collect()
-        .await
-        .expect("answer");
+    let (answer, usage) = ask(&llm, request).await;
     assert!(answer.contains("Paris"), "{answer:?}");
-    let usage = finish.usage.expect("usage");
     // The persona and the chat template's start of a user turn came from the cache.
     assert!(
         usage.cached_tokens >= 10 && usage.cached_tokens < usage.prompt_tokens,
@@ -339,13 +326,8 @@ async fn reading_ahead_leaves_only_the_rest_of_the_question_to_read() {
     // Fire-and-forget, as the warm-up: give it time to reach the worker before the
     // question does (the worker takes requests in order).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (answer, finish) = llm
-        .chat(request, CancellationToken::new())
-        .collect()
-        .await
-        .expect("answer");
+    let (answer, usage) = ask(&llm, request).await;
     assert!(answer.contains("Paris"), "{answer:?}");
-    let usage = finish.usage.expect("usage");
     // Left to read: " France?" and the template's end of the user turn and start of the
     // answer (seven tokens for this model's ChatML).
     assert!(
@@ -382,13 +364,8 @@ async fn a_read_ahead_stopped_halfway_leaves_a_cache_the_question_can_use() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     cancel.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (answer, finish) = llm
-        .chat(request, CancellationToken::new())
-        .collect()
-        .await
-        .expect("answer");
+    let (answer, usage) = ask(&llm, request).await;
     assert!(answer.contains("Paris"), "{answer:?}");
-    let usage = finish.usage.expect("usage");
     // Whatever was read before the stop is reused, and nothing more than was asked.
     assert!(usage.cached_tokens < usage.prompt_tokens, "{usage:?}");
 }

@@ -93,6 +93,17 @@ fn quiet_watchdog(settings: TurnSettings) -> TurnSettings {
     }
 }
 
+/// The default fakes with a partial transcript every 500 ms of speech.
+fn partials_every_500_ms() -> Rig {
+    start(Parts {
+        settings: TurnSettings {
+            partial_interval_ms: 500,
+            ..TurnSettings::default()
+        },
+        ..Parts::default()
+    })
+}
+
 fn start(parts: Parts) -> Rig {
     let watchdog = Watchdog::new();
     let llm = Arc::new(parts.llm);
@@ -384,13 +395,7 @@ async fn hands_free_listens_at_rest_and_again_after_each_answer() {
 
 #[tokio::test(start_paused = true)]
 async fn partials_follow_the_audio_and_belong_to_the_turn_being_listened_to() {
-    let mut rig = start(Parts {
-        settings: TurnSettings {
-            partial_interval_ms: 500,
-            ..TurnSettings::default()
-        },
-        ..Parts::default()
-    });
+    let mut rig = partials_every_500_ms();
     rig.send(Command::StartListening);
     rig.say_slowly("tell me a long story about a brave little dragon")
         .await;
@@ -421,13 +426,7 @@ async fn partials_follow_the_audio_and_belong_to_the_turn_being_listened_to() {
 #[tokio::test(start_paused = true)]
 async fn the_model_reads_the_question_ahead_while_it_is_said() {
     const SAID: &str = "tell me a long story about a brave little dragon";
-    let mut rig = start(Parts {
-        settings: TurnSettings {
-            partial_interval_ms: 500,
-            ..TurnSettings::default()
-        },
-        ..Parts::default()
-    });
+    let mut rig = partials_every_500_ms();
     rig.send(Command::StartListening);
     rig.say_slowly(SAID).await;
     rig.send(Command::StopListening);
@@ -469,13 +468,7 @@ async fn wait_for(rig: &Rig, what: &str, done: impl Fn(&Rig) -> bool) {
 
 #[tokio::test(start_paused = true)]
 async fn reading_ahead_stops_at_the_pause_and_starts_again_only_with_speech() {
-    let rig = start(Parts {
-        settings: TurnSettings {
-            partial_interval_ms: 500,
-            ..TurnSettings::default()
-        },
-        ..Parts::default()
-    });
+    let rig = partials_every_500_ms();
     let say = |text: &str| {
         for block in fakes::spoken(text).chunks(1_600) {
             rig.heard
