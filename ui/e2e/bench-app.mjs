@@ -30,8 +30,9 @@ const dir = need("BENCH_DIR");
 const questionsDir = need("BENCH_QUESTIONS");
 const jsonOut = process.env.BENCH_JSON;
 const display = process.env.DISPLAY ?? ":99";
-/** The key goes up this long after the end of the speech when the manifest says where
- * that is (as the stream bench releases it); otherwise at the end of the clip. */
+/** The key goes up this long after the end of the speech (as the stream bench releases
+ * it): where the manifest says, else where the clip's sound ends (a synthesized question
+ * ends with about half a second of silence a person would not hold the key through). */
 const RELEASE_AFTER_S = 0.25;
 const TURN_TIMEOUT_MS = 90_000;
 
@@ -72,7 +73,30 @@ function cutWav(bytes, wav, seconds) {
   return Buffer.concat([header, bytes.subarray(wav.dataAt, wav.dataAt + len)]);
 }
 
-/** The questions, each cut to its speech end plus the release delay when known. */
+/** Seconds from the start of a 16-bit clip to the end of its last 20 ms that reaches 2 %
+ * of the clip's peak (null for other sample formats). */
+function soundEnd(bytes, wav) {
+  const width = wav.blockAlign / wav.channels;
+  if (width !== 2) return null;
+  const frames = Math.floor(wav.dataLen / wav.blockAlign);
+  const sample = (f) => Math.abs(bytes.readInt16LE(wav.dataAt + f * wav.blockAlign));
+  let peak = 0;
+  for (let f = 0; f < frames; f += 1) peak = Math.max(peak, sample(f));
+  if (peak === 0) return null;
+  const win = Math.round(wav.rate * 0.02);
+  let end = 0;
+  for (let start = 0; start < frames; start += win) {
+    for (let f = start; f < Math.min(start + win, frames); f += 1) {
+      if (sample(f) >= 0.02 * peak) {
+        end = Math.min(start + win, frames);
+        break;
+      }
+    }
+  }
+  return end / wav.rate;
+}
+
+/** The questions, each cut to its speech end plus the release delay. */
 function prepareQuestions() {
   const manifestPath = join(questionsDir, "manifest.json");
   const listed = existsSync(manifestPath)
@@ -88,7 +112,8 @@ function prepareQuestions() {
     const bytes = readFileSync(join(questionsDir, q.file));
     const wav = parseWav(bytes);
     const whole = wav.dataLen / wav.blockAlign / wav.rate;
-    const end = typeof q.speech_end_s === "number" ? Math.min(whole, q.speech_end_s + RELEASE_AFTER_S) : whole;
+    const speechEnd = typeof q.speech_end_s === "number" ? q.speech_end_s : soundEnd(bytes, wav);
+    const end = speechEnd === null ? whole : Math.min(whole, speechEnd + RELEASE_AFTER_S);
     const path = join(out, `q${String(i).padStart(2, "0")}.wav`);
     writeFileSync(path, cutWav(bytes, wav, end));
     return { name: basename(q.file), path, ms: Math.round(end * 1000) };
