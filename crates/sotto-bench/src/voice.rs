@@ -3,7 +3,9 @@
 //! records; barge-in silence latency; peak memory of the app and the LLM worker.
 //!
 //! The questions are spoken by a Kokoro voice other than the assistant's and fed at
-//! real-time pace as a microphone would; the answers play into a real-time WAV sink.
+//! real-time pace as a microphone would; the answers play into a real-time WAV sink. In
+//! push-to-talk the key goes up 250 ms after each question's sound ends (before
+//! 2026-12-07 it went up at the end of the clip, about half a second later).
 //! `SOTTO_BENCH_LLM=<model id>` runs it on another local model than the default.
 
 use std::sync::Arc;
@@ -77,17 +79,39 @@ pub(crate) fn spoken(store: &ModelStore, questions: &[&str]) -> anyhow::Result<V
         .collect()
 }
 
+/// The key goes up this long after a question's sound ends (as the app bench and the
+/// stream bench release it); the synthesized clips end with about half a second of
+/// silence, which a person would not hold the key through.
+const RELEASE_AFTER_MS: u64 = 250;
+
+/// Where the sound of `samples` ends: the end of the last 20 ms block that reaches 2 % of
+/// the peak (0 for silence).
+fn sound_end(samples: &[f32], rate: u32) -> usize {
+    let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    if peak == 0.0 {
+        return 0;
+    }
+    let block = (rate as usize / 50).max(1);
+    samples
+        .chunks(block)
+        .enumerate()
+        .filter(|(_, b)| b.iter().any(|s| s.abs() >= 0.02 * peak))
+        .last()
+        .map_or(0, |(i, b)| i * block + b.len())
+}
+
 /// The questions one after another with a gap after each; returns the audio and, per
-/// question, its start and end in milliseconds.
+/// question, its start and the key's release in milliseconds ([`RELEASE_AFTER_MS`] after
+/// its sound ends).
 fn programme(questions: &[AudioBuffer]) -> (AudioBuffer, Vec<(u64, u64)>) {
     let rate = questions[0].sample_rate;
     let mut samples = vec![0.0; rate as usize / 2];
     let mut spans = Vec::new();
     for q in questions {
         let start = samples.len() as u64 * 1000 / u64::from(rate);
+        let sound = sound_end(&q.samples, rate) as u64 * 1000 / u64::from(rate);
         samples.extend_from_slice(&q.samples);
-        let end = samples.len() as u64 * 1000 / u64::from(rate);
-        spans.push((start, end));
+        spans.push((start, start + sound + RELEASE_AFTER_MS));
         samples.resize(
             samples.len() + (GAP_MS * u64::from(rate) / 1000) as usize,
             0.0,
@@ -417,4 +441,34 @@ async fn measure() -> anyhow::Result<()> {
         }))?
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_goes_up_a_quarter_second_after_the_sound_not_the_clip() {
+        let rate = 16_000;
+        let mut speech: Vec<f32> = (0..rate).map(|i| 0.5 * (i as f32 * 0.05).sin()).collect();
+        // A soft tail above 2 % of the peak still counts; the half second after does not.
+        speech.extend(std::iter::repeat_n(0.02, 1_600));
+        speech.extend(std::iter::repeat_n(0.0, 8_000));
+        assert_eq!(sound_end(&speech, rate as u32), 17_600);
+        assert_eq!(sound_end(&[0.0; 100], 16_000), 0);
+        let question = AudioBuffer {
+            samples: speech,
+            channels: 1,
+            sample_rate: rate as u32,
+        };
+        let (audio, spans) = programme(&[question.clone(), question]);
+        // Half a second of lead-in, then each question and its gap.
+        assert_eq!(spans[0], (500, 500 + 1_100 + RELEASE_AFTER_MS));
+        let second = 500 + 1_600 + GAP_MS;
+        assert_eq!(spans[1], (second, second + 1_100 + RELEASE_AFTER_MS));
+        assert_eq!(
+            audio.samples.len(),
+            (second as usize + 1_600 + GAP_MS as usize) * 16
+        );
+    }
 }
