@@ -95,8 +95,8 @@ fn sound_end(samples: &[f32], rate: u32) -> usize {
     samples
         .chunks(block)
         .enumerate()
-        .filter(|(_, b)| b.iter().any(|s| s.abs() >= 0.02 * peak))
-        .last()
+        .rev()
+        .find(|(_, b)| b.iter().any(|s| s.abs() >= 0.02 * peak))
         .map_or(0, |(i, b)| i * block + b.len())
 }
 
