@@ -42,6 +42,11 @@ enum Control {
 #[derive(Clone)]
 pub struct AssistantHandle {
     commands: mpsc::UnboundedSender<Control>,
+    /// The settings as last saved, current as soon as a save returns: the Settings panel
+    /// shows them and the next change starts from them. (`settings` below follows a
+    /// moment later, once the owner task has taken them up.)
+    saved: Arc<watch::Sender<Settings>>,
+    /// The settings the assistant runs with.
     settings: watch::Receiver<Settings>,
     status: watch::Receiver<AppStatus>,
     state: watch::Receiver<AssistantState>,
@@ -67,9 +72,10 @@ impl AssistantHandle {
         let _ = self.commands.send(Control::Ui(command));
     }
 
-    /// The settings in use.
+    /// The settings as last saved (the assistant takes them up a moment after the save:
+    /// reading the ones in use here showed the window the old values right after a save).
     pub fn settings(&self) -> Settings {
-        self.settings.borrow().clone()
+        self.saved.borrow().clone()
     }
 
     /// Saves `settings` and restarts the assistant with them; an invalid value or a
@@ -81,6 +87,7 @@ impl AssistantHandle {
         }
         let path = settings_path().ok_or("there is no configuration folder to save to")?;
         settings.save(&path).map_err(|e| e.to_string())?;
+        self.saved.send_replace(settings.clone());
         self.commands
             .send(Control::Apply(Box::new(settings)))
             .map_err(|_| "the assistant has stopped".to_string())
@@ -187,8 +194,10 @@ pub fn start(app: AppHandle) -> AssistantHandle {
         };
         run(app, reporter, channels, commands).await;
     });
+    let saved = Arc::new(watch::Sender::new(settings.borrow().clone()));
     AssistantHandle {
         commands: commands_tx,
+        saved,
         settings,
         status,
         state,

@@ -148,8 +148,14 @@ test("the local API, switched on in Settings, drives the assistant the window sh
   await app.execute(`
     document.getElementById("setting-api").checked = true;
     document.getElementById("setting-api_port").value = "0";
+    document.getElementById("settings-note").textContent = "";
   `);
   await app.click("#settings-save");
+  // The form shows what was saved (it once showed the settings still in use for a moment
+  // after a save, and the next save put them back).
+  await app.waitForText("#settings-note", (t) => t === "Saved.", 30_000);
+  assert.equal(await app.execute('return document.getElementById("setting-api").checked;'), true);
+  assert.equal(await app.execute('return document.getElementById("setting-api_port").value;'), "0");
   const status = await app.waitForText("#local-api-status", (t) => t.startsWith("Listening at"), 60_000);
   const url = /http:\/\/127\.0\.0\.1:\d+/.exec(status)?.[0];
   assert.ok(url, status);

@@ -245,7 +245,8 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
         apiNote.textContent = String(e);
       });
   });
-  const loadSettings = async () => {
+  /** Fills the form from the settings as saved; false if they could not be read. */
+  const loadSettings = async (): Promise<boolean> => {
     try {
       const current = await source.settings();
       // The question box stops where the assistant would cut the question.
@@ -259,16 +260,19 @@ export function startWindow(source: AssistantSource, doc: Document = document): 
         settingsNote.textContent = "Saving…";
         source
           .saveSettings(readSettings(settingsFields, current))
-          .then(() => {
-            settingsNote.textContent = "Saved.";
-            void loadSettings();
+          // "Saved." once the form shows what was saved.
+          .then(() => loadSettings())
+          .then((shown) => {
+            if (shown) settingsNote.textContent = "Saved.";
           })
           .catch((err: unknown) => {
             settingsNote.textContent = String(err);
           });
       };
+      return true;
     } catch (e) {
       settingsNote.textContent = `Could not read the settings: ${String(e)}`;
+      return false;
     }
   };
   void loadSettings();
