@@ -73,27 +73,28 @@ function cutWav(bytes, wav, seconds) {
   return Buffer.concat([header, bytes.subarray(wav.dataAt, wav.dataAt + len)]);
 }
 
-/** Seconds from the start of a 16-bit clip to the end of its last 20 ms that reaches 2 %
- * of the clip's peak (null for other sample formats). */
+/**
+ * Where a clip's sound ends, in seconds: after the last 10 ms louder than -40 dBFS (RMS),
+ * the rule of the Rust benches (`sotto_audio::analysis::speech_span_ms` with `SOUND_DBFS`);
+ * null for silence or a format other than 16-bit.
+ */
 function soundEnd(bytes, wav) {
   const width = wav.blockAlign / wav.channels;
   if (width !== 2) return null;
   const frames = Math.floor(wav.dataLen / wav.blockAlign);
-  const sample = (f) => Math.abs(bytes.readInt16LE(wav.dataAt + f * wav.blockAlign));
-  let peak = 0;
-  for (let f = 0; f < frames; f += 1) peak = Math.max(peak, sample(f));
-  if (peak === 0) return null;
-  const win = Math.round(wav.rate * 0.02);
-  let end = 0;
-  for (let start = 0; start < frames; start += win) {
-    for (let f = start; f < Math.min(start + win, frames); f += 1) {
-      if (sample(f) >= 0.02 * peak) {
-        end = Math.min(start + win, frames);
-        break;
-      }
+  const frame = Math.max(1, Math.floor(wav.rate / 100));
+  const floor = 10 ** (-40 / 10); // mean square of -40 dBFS
+  let end = null;
+  for (let start = 0; start < frames; start += frame) {
+    const stop = Math.min(start + frame, frames);
+    let sum = 0;
+    for (let f = start; f < stop; f += 1) {
+      const s = bytes.readInt16LE(wav.dataAt + f * wav.blockAlign) / 32768;
+      sum += s * s;
     }
+    if (sum / (stop - start) > floor) end = stop;
   }
-  return end / wav.rate;
+  return end === null ? null : end / wav.rate;
 }
 
 /** The questions, each cut to its speech end plus the release delay. */

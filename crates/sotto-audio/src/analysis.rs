@@ -4,15 +4,21 @@
 use crate::buffer::rms_dbfs;
 use crate::SPEECH_RATE;
 
-/// Where speech is in a 16 kHz clip surrounded by digital silence: from the first to the
-/// end of the last 10 ms frame louder than `threshold_dbfs`, in milliseconds.
-pub fn speech_span_ms(clean: &[f32], threshold_dbfs: f32) -> Option<(u64, u64)> {
-    let frame = SPEECH_RATE as usize / 100;
+/// Where speech is in a clip of `rate` Hz surrounded by digital silence (or a quiet
+/// room): from the first to the end of the last 10 ms frame louder than `threshold_dbfs`,
+/// in milliseconds. The benches take [`SOUND_DBFS`] as where a question's sound ends.
+pub fn speech_span_ms(clean: &[f32], rate: u32, threshold_dbfs: f32) -> Option<(u64, u64)> {
+    let frame = (rate as usize / 100).max(1);
     let levels: Vec<f32> = clean.chunks(frame).map(rms_dbfs).collect();
     let first = levels.iter().position(|&db| db > threshold_dbfs)?;
     let last = levels.iter().rposition(|&db| db > threshold_dbfs)?;
-    Some((first as u64 * 10, (last as u64 + 1) * 10))
+    let end = ((last + 1) * frame).min(clean.len()) as u64 * 1000 / u64::from(rate.max(1));
+    Some((first as u64 * 10, end))
 }
+
+/// The level under which a recorded question is taken to have ended (10 ms frames): the
+/// benches release the key a set time after it.
+pub const SOUND_DBFS: f32 = -40.0;
 
 /// The energy of `samples` (sum of squares).
 pub fn energy(samples: &[f32]) -> f64 {
@@ -61,7 +67,11 @@ mod tests {
         assert!((rms_dbfs(&noise) + 30.0).abs() < 0.2);
         let mut clip = vec![0.0; 16_000];
         clip[4_000..8_000].fill(0.1);
-        assert_eq!(speech_span_ms(&clip, -50.0), Some((250, 500)));
-        assert_eq!(speech_span_ms(&[0.0; 100], -50.0), None);
+        assert_eq!(speech_span_ms(&clip, SPEECH_RATE, -50.0), Some((250, 500)));
+        assert_eq!(speech_span_ms(&[0.0; 100], SPEECH_RATE, -50.0), None);
+        // The same at Kokoro's 24 kHz: milliseconds, not 16 kHz frames.
+        let mut clip = vec![0.0; 24_000];
+        clip[6_000..12_000].fill(0.1);
+        assert_eq!(speech_span_ms(&clip, 24_000, -50.0), Some((250, 500)));
     }
 }

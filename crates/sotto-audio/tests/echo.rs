@@ -160,7 +160,9 @@ fn a_person_talking_over_the_voice_is_noticed_at_once_and_the_voice_alone_is_not
     for config in rooms() {
         for (k, name) in CLIPS.iter().enumerate() {
             let person = clip_16k(name);
-            let (first_word, _) = sotto_audio::analysis::speech_span_ms(&person, -40.0).unwrap();
+            let (first_word, _) =
+                sotto_audio::analysis::speech_span_ms(&person, sotto_audio::SPEECH_RATE, -40.0)
+                    .unwrap();
             let at = second + 700 * 16 + k * 900 * 16;
             let at = at - at % FRAME;
             let (tx, rx) = mpsc::sync_channel(4096);

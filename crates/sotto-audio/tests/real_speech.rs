@@ -35,7 +35,7 @@ fn jfk() -> Vec<f32> {
 }
 
 fn truth_ms(clean: &[f32]) -> (u64, u64) {
-    speech_span_ms(clean, -50.0).expect("speech")
+    speech_span_ms(clean, sotto_audio::SPEECH_RATE, -50.0).expect("speech")
 }
 
 fn noise(len: usize, db: f32) -> Vec<f32> {

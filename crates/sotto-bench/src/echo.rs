@@ -593,7 +593,8 @@ impl Live {
         let said_before = self.room.log().said_at.len();
         self.room.say(clip.to_vec());
         // Its first word, from the clip's start.
-        let onset = speech_span_ms(clip, -40.0).map_or(0, |(from, _)| from);
+        let onset =
+            speech_span_ms(clip, sotto_audio::SPEECH_RATE, -40.0).map_or(0, |(from, _)| from);
         let mut trial = Trial {
             interrupted: false,
             detect_ms: f64::NAN,

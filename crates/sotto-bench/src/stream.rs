@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
+use sotto_audio::analysis::{speech_span_ms, SOUND_DBFS};
 use sotto_audio::{
     Endpointer, EndpointerConfig, ListenEvent, ListenMode, Listener, ListenerConfig, SmartTurn,
-    TurnDetector, VadKind,
+    TurnDetector, VadKind, SPEECH_RATE,
 };
 use sotto_core::stt_worker::{SttJob, SttReply, SttWorker};
 use sotto_models::ModelStore;
@@ -49,6 +50,9 @@ struct Measured {
     final_ms: f64,
     /// A whole-utterance decode at the end of speech (the final before streaming).
     whole_ms: f64,
+    /// End of speech -> the listener reporting the pause (when the pause decode, and the
+    /// early answer, can start); `None` when no pause was reported before the release.
+    pause_ms: Option<f64>,
     wer_stream: f64,
     wer_whole: f64,
     /// CPU seconds on partials per second of speech, streaming.
@@ -167,23 +171,24 @@ fn clips(store: &ModelStore) -> anyhow::Result<Vec<Clip>> {
 /// little after their last word.
 const RELEASE_AFTER_MS: u64 = 250;
 
-/// Where speech ends in `audio`: after the last 10 ms louder than -40 dBFS.
+/// Where speech ends in `audio` (16 kHz), in samples: after the last 10 ms louder than
+/// [`SOUND_DBFS`].
 fn speech_end(audio: &[f32]) -> usize {
-    audio
-        .chunks(160)
-        .rposition(|w| w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32 > 1e-4)
-        .map_or(audio.len(), |i| ((i + 1) * 160).min(audio.len()))
+    speech_span_ms(audio, SPEECH_RATE, SOUND_DBFS).map_or(audio.len(), |(_, end)| {
+        (end * u64::from(SPEECH_RATE) / 1000) as usize
+    })
 }
 
 /// One clip through the app's path at real-time pace: the push-to-talk listener (Silero
 /// VAD) forwards the audio, its pauses and resumptions to the recogniser thread; the
 /// key is released [`RELEASE_AFTER_MS`] after the end of speech. Returns (key release ->
-/// final transcript, transcript, CPU seconds while speaking).
+/// final transcript, transcript, CPU seconds while speaking, end of speech -> the pause
+/// reported before the release).
 fn stream(
     stt: &Arc<WhisperStt>,
     store: &ModelStore,
     audio: &[f32],
-) -> anyhow::Result<(f64, String, f64)> {
+) -> anyhow::Result<(f64, String, f64, Option<f64>)> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = SttWorker::spawn(
         Arc::clone(stt) as Arc<dyn SpeechToText>,
@@ -203,20 +208,29 @@ fn stream(
         },
         Endpointer::new(vad, EndpointerConfig::default()),
     );
+    // Where (stream ms) the pause standing now was reported.
+    let paused_at = std::cell::Cell::new(None);
     let forward = |events: Vec<ListenEvent>| -> Option<Vec<f32>> {
         let mut closed = None;
         for event in events {
             match event {
                 ListenEvent::UtteranceAudio { samples } => worker.send(SttJob::Audio(samples)),
-                ListenEvent::Paused { .. } => worker.send(SttJob::Paused),
-                ListenEvent::Resumed { .. } => worker.send(SttJob::Resumed),
+                ListenEvent::Paused { at_ms } => {
+                    paused_at.set(Some(at_ms));
+                    worker.send(SttJob::Paused);
+                }
+                ListenEvent::Resumed { .. } => {
+                    paused_at.set(None);
+                    worker.send(SttJob::Resumed);
+                }
                 ListenEvent::Utterance { audio, .. } => closed = Some(audio),
                 _ => {}
             }
         }
         closed
     };
-    let release_at = speech_end(audio) + RELEASE_AFTER_MS as usize * 16;
+    let end = speech_end(audio);
+    let release_at = end + RELEASE_AFTER_MS as usize * 16;
     let mut input = audio[..release_at.min(audio.len())].to_vec();
     input.resize(release_at, 0.0);
     forward(listener.press());
@@ -228,6 +242,7 @@ fn stream(
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
     let cpu = cpu_seconds() - cpu_before;
+    let pause_ms = paused_at.get().map(|at| at as f64 - end as f64 / 16.0);
     let released = Instant::now();
     let mut utterance = forward(listener.release());
     // Released while still speaking: the tail is taken, in real time.
@@ -243,7 +258,7 @@ fn stream(
         match rx.blocking_recv() {
             Some(SttReply::Final(_, result)) => {
                 let ms = released.elapsed().as_secs_f64() * 1000.0;
-                return Ok((ms, result?.text, cpu));
+                return Ok((ms, result?.text, cpu, pause_ms));
             }
             Some(SttReply::Partial { .. }) => {}
             None => anyhow::bail!("the recogniser stopped"),
@@ -283,7 +298,7 @@ pub fn run() -> anyhow::Result<()> {
         let whole_started = Instant::now();
         let whole = stt.transcribe(&clip.audio, &CancelFlag::default())?;
         let whole_ms = whole_started.elapsed().as_secs_f64() * 1000.0;
-        let (final_ms, text, cpu) = stream(&stt, &store, &clip.audio)?;
+        let (final_ms, text, cpu, pause_ms) = stream(&stt, &store, &clip.audio)?;
         let before = if seconds < 30.0 {
             Some(partials_before(&stt, &clip.audio)? / seconds)
         } else {
@@ -295,17 +310,20 @@ pub fn run() -> anyhow::Result<()> {
             real: clip.real,
             final_ms,
             whole_ms,
+            pause_ms,
             wer_stream: word_error_rate(&clip.text, &text),
             wer_whole: word_error_rate(&clip.text, &whole.text),
             partial_cpu_per_s: cpu / seconds,
             partial_cpu_per_s_before: before,
         };
         eprintln!(
-            "{} ({:.1} s): final {:.0} ms (whole {:.0} ms), WER {:.1} % (whole {:.1} %): {:?}",
+            "{} ({:.1} s): final {:.0} ms (whole {:.0} ms), pause {}, WER {:.1} % (whole {:.1} %): {:?}",
             m.clip,
             seconds,
             m.final_ms,
             m.whole_ms,
+            m.pause_ms
+                .map_or("not before the release".into(), |p| format!("+{p:.0} ms")),
             m.wer_stream * 100.0,
             m.wer_whole * 100.0,
             text
@@ -347,6 +365,14 @@ pub fn run() -> anyhow::Result<()> {
             }
         );
     }
+    let pauses: Vec<f64> = measured.iter().filter_map(|m| m.pause_ms).collect();
+    println!(
+        "\nEnd of speech -> pause reported (the pause decode and an early answer start there): p50 {:.0} ms, p95 {:.0} ms; {} of {} clips before the release.",
+        quantile(&pauses, 0.5),
+        quantile(&pauses, 0.95),
+        pauses.len(),
+        measured.len()
+    );
     println!("\n| clips | words | WER streaming | WER whole |");
     println!("|---|---|---|---|");
     for (label, real) in [("real speech", true), ("espeak-ng", false)] {

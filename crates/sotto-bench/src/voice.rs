@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sotto_audio::analysis::{speech_span_ms, SOUND_DBFS};
 use sotto_audio::{AudioBuffer, ListenMode, Pace, Player, WavSource, WavSourceConfig};
 use sotto_core::assemble::{self, Launch};
 use sotto_core::settings::Settings;
@@ -84,20 +85,11 @@ pub(crate) fn spoken(store: &ModelStore, questions: &[&str]) -> anyhow::Result<V
 /// silence, which a person would not hold the key through.
 const RELEASE_AFTER_MS: u64 = 250;
 
-/// Where the sound of `samples` ends: the end of the last 20 ms block that reaches 2 % of
-/// the peak (0 for silence).
+/// Where the sound of `samples` ends, in samples: after the last 10 ms louder than
+/// [`SOUND_DBFS`] (0 for silence; the stream bench's rule, and the app bench's).
 fn sound_end(samples: &[f32], rate: u32) -> usize {
-    let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    if peak == 0.0 {
-        return 0;
-    }
-    let block = (rate as usize / 50).max(1);
-    samples
-        .chunks(block)
-        .enumerate()
-        .rev()
-        .find(|(_, b)| b.iter().any(|s| s.abs() >= 0.02 * peak))
-        .map_or(0, |(i, b)| i * block + b.len())
+    speech_span_ms(samples, rate, SOUND_DBFS)
+        .map_or(0, |(_, end)| (end * u64::from(rate) / 1000) as usize)
 }
 
 /// The questions one after another with a gap after each; returns the audio and, per
@@ -451,7 +443,7 @@ mod tests {
     fn the_key_goes_up_a_quarter_second_after_the_sound_not_the_clip() {
         let rate = 16_000;
         let mut speech: Vec<f32> = (0..rate).map(|i| 0.5 * (i as f32 * 0.05).sin()).collect();
-        // A soft tail above 2 % of the peak still counts; the half second after does not.
+        // A soft tail (0.02: -34 dBFS) still counts; the half second of silence does not.
         speech.extend(std::iter::repeat_n(0.02, 1_600));
         speech.extend(std::iter::repeat_n(0.0, 8_000));
         assert_eq!(sound_end(&speech, rate as u32), 17_600);

@@ -33,7 +33,7 @@ fn clip(name: &str, words: &'static str) -> Clip {
     let audio = wav::read(&Path::new("/usr/share/sounds/alsa").join(name))
         .expect("alsa-utils is installed by `cargo xtask test`");
     let clean = sotto_audio::to_mono_16k(&audio).expect("resamples");
-    let (from, to) = speech_span_ms(&clean, -50.0).expect("speech");
+    let (from, to) = speech_span_ms(&clean, sotto_audio::SPEECH_RATE, -50.0).expect("speech");
     let mono = audio.downmix();
     let lead = 72_000; // 1.5 s at 48 kHz
     let mut padded = vec![0f32; lead];
