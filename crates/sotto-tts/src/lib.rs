@@ -4,7 +4,7 @@
 //! - [`piper::PiperVoice`]: Piper VITS voices (fast; the default).
 //! - [`kokoro::KokoroVoice`]: Kokoro-82M's 54 speakers (more natural, slower).
 //! - [`split::SentenceSplitter`]: turns streamed LLM text into speakable pieces, the first
-//!   one early.
+//!   one early; [`speakable::speakable`] takes out what is never read aloud.
 //! - [`cache::TtsCache`]: (voice, speed, text) -> audio, so repeated phrases cost nothing.
 //!
 //! Every voice implements [`Tts`]: text in, f32 PCM chunks out (one per clause, so the
@@ -15,6 +15,7 @@ pub mod espeak;
 pub mod kokoro;
 mod onnx_run;
 pub mod piper;
+pub mod speakable;
 pub mod split;
 
 pub use tokio_util::sync::CancellationToken;
