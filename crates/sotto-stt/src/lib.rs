@@ -168,6 +168,18 @@ pub trait SpeechToText: Send + Sync {
     fn transcribe(&self, samples: &[f32], cancel: &CancelFlag) -> Result<Transcript, SttError> {
         self.transcribe_after(samples, "", cancel)
     }
+
+    /// [`SpeechToText::transcribe_after`] for a caller that does not use the words'
+    /// times: they may be rough (whisper's own, off by up to seconds), and the decode
+    /// faster. The same words otherwise.
+    fn transcribe_untimed_after(
+        &self,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
+        self.transcribe_after(samples, prompt, cancel)
+    }
 }
 
 impl SpeechToText for WhisperStt {
@@ -179,11 +191,25 @@ impl SpeechToText for WhisperStt {
     ) -> Result<Transcript, SttError> {
         self.decode(samples, prompt, cancel)
     }
+
+    fn transcribe_untimed_after(
+        &self,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
+        self.decode_untimed(samples, prompt, cancel)
+    }
 }
 
 /// A loaded whisper.cpp model.
 pub struct WhisperStt {
     ctx: WhisperContext,
+    /// The same model without the alignment heads, for decodes whose word times are not
+    /// used ([`SpeechToText::transcribe_untimed_after`]): DTW costs about a quarter of a
+    /// short decode (a second pass of the decoder over every token), and whisper.cpp
+    /// turns it on per model, not per call. `None` when `ctx` is not aligned.
+    plain: Option<WhisperContext>,
     config: SttConfig,
     /// Word times come from the alignment heads (DTW over the cross-attention), known
     /// for this model: good to tens of ms, where whisper's own token times can be off by
@@ -246,12 +272,21 @@ impl WhisperStt {
                 ..DtwParameters::default()
             });
         }
-        let ctx = WhisperContext::new_with_params(path, params).map_err(|e| SttError::Load {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let load = |params| {
+            WhisperContext::new_with_params(path, params).map_err(|e| SttError::Load {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let ctx = load(params)?;
+        let plain = if aligned {
+            Some(load(WhisperContextParameters::default())?)
+        } else {
+            None
+        };
         Ok(WhisperStt {
             ctx,
+            plain,
             config,
             aligned,
         })
@@ -287,10 +322,35 @@ impl WhisperStt {
         prompt: &str,
         cancel: &CancelFlag,
     ) -> Result<Transcript, SttError> {
+        self.decode_on(&self.ctx, self.aligned, samples, prompt, cancel)
+    }
+
+    /// [`WhisperStt::decode`] without the alignment heads: the words' times are
+    /// whisper's own (see [`SpeechToText::transcribe_untimed_after`]).
+    pub fn decode_untimed(
+        &self,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
+        match &self.plain {
+            Some(plain) => self.decode_on(plain, false, samples, prompt, cancel),
+            None => self.decode(samples, prompt, cancel),
+        }
+    }
+
+    /// One decode on `ctx` (`aligned`: it has the alignment heads).
+    fn decode_on(
+        &self,
+        ctx: &WhisperContext,
+        aligned: bool,
+        samples: &[f32],
+        prompt: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, SttError> {
         let started = Instant::now();
         let audio_ms = samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
-        let mut state = self
-            .ctx
+        let mut state = ctx
             .create_state()
             .map_err(|e| SttError::Inference(e.to_string()))?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
@@ -315,18 +375,18 @@ impl WhisperStt {
         if !prompt_tokens.is_empty() {
             params.set_tokens(&prompt_tokens);
         }
-        let ctx = self
+        let audio_ctx = self
             .config
             .audio_ctx
             .unwrap_or_else(|| auto_audio_ctx(samples.len()));
         // The alignment (DTW) asserts, and so aborts the process, when the encoder
         // context is shorter than the audio: a tight configured context is widened.
-        let ctx = if self.aligned {
-            ctx.max(auto_audio_ctx(samples.len()))
+        let audio_ctx = if aligned {
+            audio_ctx.max(auto_audio_ctx(samples.len()))
         } else {
-            ctx
+            audio_ctx
         };
-        params.set_audio_ctx(ctx.min(1500) as i32);
+        params.set_audio_ctx(audio_ctx.min(1500) as i32);
         // whisper-rs 0.16's `set_abort_callback_safe` hands its trampoline a pointer of
         // the wrong type (a boxed trait object read as the closure), so the callback reads
         // garbage and aborts at random. Use the C callback with our flag directly.
@@ -352,9 +412,9 @@ impl WhisperStt {
         result.map_err(|e| SttError::Inference(e.to_string()))?;
         let mut segments = Vec::new();
         let mut words = Vec::new();
-        let first_special = self.ctx.token_eot();
+        let first_special = ctx.token_eot();
         for segment in state.as_iter() {
-            collect_words(&segment, first_special, self.aligned, &mut words);
+            collect_words(&segment, first_special, aligned, &mut words);
             let text = without_sound_labels(
                 &segment
                     .to_str_lossy()

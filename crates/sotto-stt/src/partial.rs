@@ -165,7 +165,15 @@ impl<'a> Utterance<'a> {
         let from = self.cut.min(end);
         let tail = &self.audio[from..end];
         let prompt = self.settled_text();
-        let transcript = self.stt.transcribe_after(tail, &prompt, cancel)?;
+        // Word times place the cut, so they are asked for only where words may be settled
+        // (past [`MAX_UNCOMMITTED_MS`] after the cut); elsewhere the faster decode without
+        // them, whose rough times still tell whether the first word is at the cut.
+        let timed = ms(end).saturating_sub(ms(from)) > MAX_UNCOMMITTED_MS;
+        let transcript = if timed {
+            self.stt.transcribe_after(tail, &prompt, cancel)?
+        } else {
+            self.stt.transcribe_untimed_after(tail, &prompt, cancel)?
+        };
         let offset = ms(from);
         let mut words: Vec<Word> = if transcript.words.is_empty() {
             // A recogniser that cannot time its words: nothing of it can be settled.
@@ -462,6 +470,8 @@ mod tests {
         words: Vec<(String, u64, u64)>,
         /// Each call: (samples given, prompt).
         calls: Mutex<Vec<(usize, String)>>,
+        /// Each call: whether word times were asked for.
+        timed: Mutex<Vec<bool>>,
     }
 
     impl Scripted {
@@ -472,23 +482,24 @@ mod tests {
                     .map(|&(w, start, end)| (w.to_string(), start, end))
                     .collect(),
                 calls: Mutex::new(Vec::new()),
+                timed: Mutex::new(Vec::new()),
             }
         }
 
         fn calls(&self) -> Vec<(usize, String)> {
             self.calls.lock().map(|c| c.clone()).unwrap_or_default()
         }
-    }
 
-    impl SpeechToText for Scripted {
-        fn transcribe_after(
-            &self,
-            samples: &[f32],
-            prompt: &str,
-            _: &CancelFlag,
-        ) -> Result<Transcript, SttError> {
-            if let Ok(mut calls) = self.calls.lock() {
+        fn timed(&self) -> Vec<bool> {
+            self.timed.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+
+        /// The words heard in `samples`; with `timed` false every word's time is
+        /// useless (the whole clip), as whisper's own times can be.
+        fn script(&self, samples: &[f32], prompt: &str, timed: bool) -> Transcript {
+            if let (Ok(mut calls), Ok(mut t)) = (self.calls.lock(), self.timed.lock()) {
                 calls.push((samples.len(), prompt.to_string()));
+                t.push(timed);
             }
             // The audio carries its own utterance position in its first sample (ms).
             let from = samples.first().map_or(0, |s| *s as u64);
@@ -508,17 +519,37 @@ mod tests {
                 };
                 words.push(Word {
                     text,
-                    start_ms: start.saturating_sub(from),
-                    end_ms: end.min(to) - from,
+                    start_ms: if timed { start.saturating_sub(from) } else { 0 },
+                    end_ms: if timed { end.min(to) - from } else { to - from },
                 });
             }
-            Ok(Transcript {
+            Transcript {
                 text: join(&words),
                 segments: Vec::new(),
                 words,
                 elapsed_ms: 0,
                 audio_ms: to - from,
-            })
+            }
+        }
+    }
+
+    impl SpeechToText for Scripted {
+        fn transcribe_after(
+            &self,
+            samples: &[f32],
+            prompt: &str,
+            _: &CancelFlag,
+        ) -> Result<Transcript, SttError> {
+            Ok(self.script(samples, prompt, true))
+        }
+
+        fn transcribe_untimed_after(
+            &self,
+            samples: &[f32],
+            prompt: &str,
+            _: &CancelFlag,
+        ) -> Result<Transcript, SttError> {
+            Ok(self.script(samples, prompt, false))
         }
     }
 
@@ -576,6 +607,8 @@ mod tests {
             "What is the capital of France? Thanks."
         );
         assert_eq!(stt.calls().last(), Some(&(samples(3_000), String::new())));
+        // Nothing can be settled under the bound: no decode asked for word times.
+        assert!(stt.timed().iter().all(|t| !t), "{:?}", stt.timed());
     }
 
     /// A dictation of `n` 300 ms words with 100 ms gaps: "w0 w1 ...".
@@ -613,6 +646,14 @@ mod tests {
         assert_eq!(text, expected.join(" "));
         let last = stt.calls().last().map_or(usize::MAX, |c| c.0);
         assert!(last <= samples(MAX_UNCOMMITTED_MS + 600), "{}", ms(last));
+        // Word times are asked for only where words may be settled: past 8 s after the
+        // cut (the scripted untimed times are useless, so a cut made on them would have
+        // lost words above).
+        let (calls, timed) = (stt.calls(), stt.timed());
+        for (call, timed) in calls.iter().zip(&timed) {
+            assert_eq!(*timed, call.0 > samples(MAX_UNCOMMITTED_MS), "{}", ms(call.0));
+        }
+        assert!(timed.iter().any(|t| *t), "{timed:?}");
     }
 
     #[test]
