@@ -1,8 +1,6 @@
 //! The ears: a thread that runs the [`Listener`] over an audio source and tells the
 //! orchestrator what it heard. Key presses reach the listener between audio blocks (at
-//! most one block, ~20 ms, late); a key release first takes the audio already queued,
-//! which was recorded before the key came up (the thread falls behind while the
-//! recogniser and the language model hold both cores).
+//! most one block, ~20 ms, late).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
@@ -75,7 +73,7 @@ pub fn spawn(
             loop {
                 let events = match control.try_recv() {
                     Ok(EarsControl::Press) => listener.press(),
-                    Ok(EarsControl::Release) => release_after_queued(&mut listener, &source),
+                    Ok(EarsControl::Release) => listener.release(),
                     Ok(EarsControl::Cancel) => {
                         listener.cancel();
                         Vec::new()
@@ -109,22 +107,6 @@ pub fn spawn(
 }
 
 /// Passes listener events on; false once nobody listens.
-/// The key came up: the audio queued before it is heard first (it was recorded while the
-/// key was down, so it belongs to the utterance, and whether the user is still speaking
-/// is judged at its end), then the listener is told.
-fn release_after_queued(listener: &mut Listener, source: &Receiver<CaptureEvent>) -> Vec<ListenEvent> {
-    let mut events = Vec::new();
-    // A source that is gone is noticed by the main loop.
-    while let Ok(event) = source.try_recv() {
-        match listener.on_capture(event) {
-            Ok(heard) => events.extend(heard),
-            Err(e) => events.extend(listener.source_lost(e.to_string())),
-        }
-    }
-    events.extend(listener.release());
-    events
-}
-
 fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<Heard>) -> bool {
     for event in events {
         let heard = match event {
@@ -156,65 +138,4 @@ fn forward(listener: &Listener, events: Vec<ListenEvent>, out: &UnboundedSender<
         }
     }
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::mpsc;
-
-    use sotto_audio::{
-        AudioBuffer, AudioError, Endpointer, EndpointerConfig, ListenMode, ListenerConfig, Vad,
-    };
-
-    use super::*;
-
-    /// Speech wherever the frame is loud.
-    struct Loud;
-
-    impl Vad for Loud {
-        fn frame_len(&self) -> usize {
-            320
-        }
-
-        fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
-            let mean = frame.iter().map(|s| s.abs()).sum::<f32>() / frame.len() as f32;
-            Ok(if mean > 0.1 { 1.0 } else { 0.0 })
-        }
-
-        fn reset(&mut self) {}
-    }
-
-    fn block(value: f32) -> CaptureEvent {
-        CaptureEvent::Audio(AudioBuffer {
-            samples: vec![value; 320],
-            channels: 1,
-            sample_rate: 16_000,
-        })
-    }
-
-    #[test]
-    fn a_release_hears_the_audio_queued_before_it_first() {
-        let mut listener = Listener::new(
-            ListenerConfig {
-                mode: ListenMode::PushToTalk,
-                ..ListenerConfig::default()
-            },
-            Endpointer::new(Box::new(Loud), EndpointerConfig::default()),
-        );
-        let (tx, source) = mpsc::sync_channel(200);
-        // Half a second of speech, then 300 ms of quiet, all recorded before the key came
-        // up but not yet heard: the listener was behind.
-        listener.press();
-        for i in 0..40 {
-            tx.send(block(if i < 25 { 0.5 } else { 0.0 })).expect("queue");
-        }
-        let events = release_after_queued(&mut listener, &source);
-        let audio = events.iter().find_map(|e| match e {
-            ListenEvent::Utterance { audio, .. } => Some(audio.len()),
-            _ => None,
-        });
-        // All of it, at once: 300 ms of quiet at the release means no tail is waited for.
-        assert_eq!(audio, Some(40 * 320), "{events:?}");
-        assert!(source.try_recv().is_err());
-    }
 }
