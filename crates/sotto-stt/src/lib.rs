@@ -7,9 +7,9 @@
 
 pub mod partial;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -204,17 +204,37 @@ impl SpeechToText for WhisperStt {
 
 /// A loaded whisper.cpp model.
 pub struct WhisperStt {
+    /// The model without the alignment heads: every decode whose word times are not
+    /// used ([`SpeechToText::transcribe_untimed_after`]).
     ctx: WhisperContext,
-    /// The same model without the alignment heads, for decodes whose word times are not
-    /// used ([`SpeechToText::transcribe_untimed_after`]): DTW costs about a quarter of a
-    /// short decode (a second pass of the decoder over every token), and whisper.cpp
-    /// turns it on per model, not per call. `None` when `ctx` is not aligned.
-    plain: Option<WhisperContext>,
+    /// The model again with the alignment heads (DTW over the cross-attention): word
+    /// times good to tens of ms, where whisper's own can be off by seconds. Loaded by the
+    /// first decode that needs them (an utterance past 8 s, a transcription with word
+    /// times): DTW costs about a quarter of a short decode (a second decoder pass over
+    /// every token), whisper.cpp turns it on per model, not per call, and the second copy
+    /// of the model is about 100 MiB. `None` inside when loading it failed (whisper's own
+    /// times then).
+    timed: OnceLock<Option<WhisperContext>>,
+    /// The heads whisper.cpp knows for this model; `None`: whisper's own times always.
+    heads: Option<DtwModelPreset>,
+    /// The model file, for `timed`.
+    path: PathBuf,
     config: SttConfig,
-    /// Word times come from the alignment heads (DTW over the cross-attention), known
-    /// for this model: good to tens of ms, where whisper's own token times can be off by
-    /// seconds.
-    aligned: bool,
+}
+
+/// Loads the whisper.cpp model at `path`, with the alignment `heads` when given.
+fn load_context(path: &Path, heads: Option<DtwModelPreset>) -> Result<WhisperContext, SttError> {
+    let mut params = WhisperContextParameters::default();
+    if let Some(model_preset) = heads {
+        params.dtw_parameters(DtwParameters {
+            mode: DtwMode::ModelPreset { model_preset },
+            ..DtwParameters::default()
+        });
+    }
+    WhisperContext::new_with_params(path, params).map_err(|e| SttError::Load {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// The alignment heads whisper.cpp knows for a model of this shape: the sizes Sotto
@@ -262,34 +282,36 @@ impl WhisperStt {
             }
         })?;
         whisper_rs::install_logging_hooks();
-        let mut params = WhisperContextParameters::default();
         let shape = sotto_models::format::whisper_shape(path).ok();
-        let dtw = shape.and_then(alignment_heads);
-        let aligned = dtw.is_some();
-        if let Some(model_preset) = dtw {
-            params.dtw_parameters(DtwParameters {
-                mode: DtwMode::ModelPreset { model_preset },
-                ..DtwParameters::default()
-            });
-        }
-        let load = |params| {
-            WhisperContext::new_with_params(path, params).map_err(|e| SttError::Load {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })
-        };
-        let ctx = load(params)?;
-        let plain = if aligned {
-            Some(load(WhisperContextParameters::default())?)
-        } else {
-            None
-        };
+        let ctx = load_context(path, None)?;
         Ok(WhisperStt {
             ctx,
-            plain,
+            timed: OnceLock::new(),
+            heads: shape.and_then(alignment_heads),
+            path: path.to_path_buf(),
             config,
-            aligned,
         })
+    }
+
+    /// The model with the alignment heads, loaded on first use; `None` when this model
+    /// has none or it could not be loaded.
+    fn timed_context(&self) -> Option<&WhisperContext> {
+        let heads = self.heads.clone()?;
+        self.timed
+            .get_or_init(|| match load_context(&self.path, Some(heads)) {
+                Ok(ctx) => Some(ctx),
+                Err(e) => {
+                    tracing::warn!("word times fall back to whisper's own: {e}");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// Whether the model with the alignment heads has been loaded (by a decode that
+    /// needed word times).
+    pub fn word_times_loaded(&self) -> bool {
+        self.timed.get().is_some_and(Option::is_some)
     }
 
     /// Transcribes 16 kHz mono samples in [-1, 1].
@@ -322,7 +344,10 @@ impl WhisperStt {
         prompt: &str,
         cancel: &CancelFlag,
     ) -> Result<Transcript, SttError> {
-        self.decode_on(&self.ctx, self.aligned, samples, prompt, cancel)
+        match self.timed_context() {
+            Some(timed) => self.decode_on(timed, true, samples, prompt, cancel),
+            None => self.decode_on(&self.ctx, false, samples, prompt, cancel),
+        }
     }
 
     /// [`WhisperStt::decode`] without the alignment heads: the words' times are
@@ -333,10 +358,7 @@ impl WhisperStt {
         prompt: &str,
         cancel: &CancelFlag,
     ) -> Result<Transcript, SttError> {
-        match &self.plain {
-            Some(plain) => self.decode_on(plain, false, samples, prompt, cancel),
-            None => self.decode(samples, prompt, cancel),
-        }
+        self.decode_on(&self.ctx, false, samples, prompt, cancel)
     }
 
     /// One decode on `ctx` (`aligned`: it has the alignment heads).

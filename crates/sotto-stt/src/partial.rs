@@ -651,7 +651,12 @@ mod tests {
         // lost words above).
         let (calls, timed) = (stt.calls(), stt.timed());
         for (call, timed) in calls.iter().zip(&timed) {
-            assert_eq!(*timed, call.0 > samples(MAX_UNCOMMITTED_MS), "{}", ms(call.0));
+            assert_eq!(
+                *timed,
+                call.0 > samples(MAX_UNCOMMITTED_MS),
+                "{}",
+                ms(call.0)
+            );
         }
         assert!(timed.iter().any(|t| *t), "{timed:?}");
     }

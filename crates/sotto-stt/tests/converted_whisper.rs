@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sotto_models::ModelStore;
-use sotto_stt::{word_error_rate, CancelFlag, SttConfig, SttError, WhisperStt};
+use sotto_stt::{word_error_rate, CancelFlag, SpeechToText, SttConfig, SttError, WhisperStt};
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
                    ask what you can do for your country.";
@@ -164,4 +164,28 @@ fn a_file_whisper_cpp_cannot_read_is_a_clear_error_not_a_crash() {
         "{text}"
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_model_with_word_times_loads_only_when_they_are_asked_for_and_hears_the_same() {
+    let store = store();
+    let stt = tiny_en(&store);
+    let samples = jfk_samples(&store);
+    let untimed = stt
+        .transcribe_untimed_after(&samples, "", &CancelFlag::default())
+        .expect("transcribes");
+    assert!(
+        !stt.word_times_loaded(),
+        "loaded before any decode asked for word times"
+    );
+    let timed = stt
+        .transcribe(&samples, &CancelFlag::default())
+        .expect("transcribes");
+    assert!(stt.word_times_loaded());
+    assert_eq!(untimed.text, timed.text);
+    // Aligned times: "country." is the last word, and the speech ends before the clip's
+    // 11 s; whisper's own time for it is not checked.
+    let last = timed.words.last().expect("words");
+    assert!(last.text.starts_with("country"), "{last:?}");
+    assert!((9_000..=11_000).contains(&last.end_ms), "{last:?}");
 }
