@@ -46,6 +46,9 @@ pub struct AssistantHandle {
     /// shows them and the next change starts from them. (`settings` below follows a
     /// moment later, once the owner task has taken them up.)
     saved: Arc<watch::Sender<Settings>>,
+    /// Held through a save, so two at once (the window and the tray) cannot leave the
+    /// file, `saved` and the assistant's settings disagreeing.
+    saving: Arc<std::sync::Mutex<()>>,
     /// The settings the assistant runs with.
     settings: watch::Receiver<Settings>,
     status: watch::Receiver<AppStatus>,
@@ -86,6 +89,11 @@ impl AssistantHandle {
             return Err(format!("Not saved: {}.", problems.join("; ")));
         }
         let path = settings_path().ok_or("there is no configuration folder to save to")?;
+        // A save that panicked left nothing half-done here: the lock is only an order.
+        let _saving = self
+            .saving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         settings.save(&path).map_err(|e| e.to_string())?;
         self.saved.send_replace(settings.clone());
         self.commands
@@ -198,6 +206,7 @@ pub fn start(app: AppHandle) -> AssistantHandle {
     AssistantHandle {
         commands: commands_tx,
         saved,
+        saving: Arc::default(),
         settings,
         status,
         state,

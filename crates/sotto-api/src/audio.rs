@@ -160,21 +160,28 @@ pub(crate) async fn transcriptions(
     let cancel = CancelOnDrop(CancelFlag::default());
     let flag = cancel.0.clone();
     let prompt = upload.prompt.unwrap_or_default();
-    let transcript =
-        tokio::task::spawn_blocking(move || stt.transcribe_after(&samples, &prompt, &flag))
-            .await
-            .map_err(|e| {
-                ApiError::engine(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("Speech recognition stopped: {e}"),
-                )
-            })?
-            .map_err(|e| {
-                ApiError::engine(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("Speech recognition failed: {e}"),
-                )
-            })?;
+    // Word times cost a slower decode (and load the model's aligned copy): only when asked.
+    let timed = upload.word_times;
+    let transcript = tokio::task::spawn_blocking(move || {
+        if timed {
+            stt.transcribe_after(&samples, &prompt, &flag)
+        } else {
+            stt.transcribe_untimed_after(&samples, &prompt, &flag)
+        }
+    })
+    .await
+    .map_err(|e| {
+        ApiError::engine(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Speech recognition stopped: {e}"),
+        )
+    })?
+    .map_err(|e| {
+        ApiError::engine(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Speech recognition failed: {e}"),
+        )
+    })?;
     drop(cancel);
     Ok(transcript_response(
         &format,

@@ -12,8 +12,11 @@ pub fn speech_span_ms(clean: &[f32], rate: u32, threshold_dbfs: f32) -> Option<(
     let levels: Vec<f32> = clean.chunks(frame).map(rms_dbfs).collect();
     let first = levels.iter().position(|&db| db > threshold_dbfs)?;
     let last = levels.iter().rposition(|&db| db > threshold_dbfs)?;
-    let end = ((last + 1) * frame).min(clean.len()) as u64 * 1000 / u64::from(rate.max(1));
-    Some((first as u64 * 10, end))
+    let at_ms = |sample: usize| sample as u64 * 1000 / u64::from(rate.max(1));
+    Some((
+        at_ms(first * frame),
+        at_ms(((last + 1) * frame).min(clean.len())),
+    ))
 }
 
 /// The level under which a recorded question is taken to have ended (10 ms frames): the

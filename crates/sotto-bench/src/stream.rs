@@ -230,7 +230,8 @@ fn stream(
         closed
     };
     let end = speech_end(audio);
-    let release_at = end + RELEASE_AFTER_MS as usize * 16;
+    let per_ms = SPEECH_RATE as usize / 1000;
+    let release_at = end + RELEASE_AFTER_MS as usize * per_ms;
     let mut input = audio[..release_at.min(audio.len())].to_vec();
     input.resize(release_at, 0.0);
     forward(listener.press());
@@ -242,7 +243,7 @@ fn stream(
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
     let cpu = cpu_seconds() - cpu_before;
-    let pause_ms = paused_at.get().map(|at| at as f64 - end as f64 / 16.0);
+    let pause_ms = paused_at.get().map(|at| at as f64 - (end / per_ms) as f64);
     let released = Instant::now();
     let mut utterance = forward(listener.release());
     // Released while still speaking: the tail is taken, in real time.
@@ -323,7 +324,7 @@ pub fn run() -> anyhow::Result<()> {
             m.final_ms,
             m.whole_ms,
             m.pause_ms
-                .map_or("not before the release".into(), |p| format!("+{p:.0} ms")),
+                .map_or("not before the release".into(), |p| format!("{p:+.0} ms")),
             m.wer_stream * 100.0,
             m.wer_whole * 100.0,
             text

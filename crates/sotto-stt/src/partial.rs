@@ -165,10 +165,12 @@ impl<'a> Utterance<'a> {
         let from = self.cut.min(end);
         let tail = &self.audio[from..end];
         let prompt = self.settled_text();
-        // Word times place the cut, so they are asked for only where words may be settled
-        // (past [`MAX_UNCOMMITTED_MS`] after the cut); elsewhere the faster decode without
-        // them, whose rough times still tell whether the first word is at the cut.
-        let timed = ms(end).saturating_sub(ms(from)) > MAX_UNCOMMITTED_MS;
+        // Word times place the cut (past [`MAX_UNCOMMITTED_MS`] after it words may be
+        // settled) and tell whether the first word repeats the settled ones at the cut
+        // (after one): elsewhere, the faster decode without them. (Untimed after a cut
+        // too measured 220 -> 150 ms on the dictation's final, but whisper's own time for
+        // the first word, off by up to seconds, would decide the repeat check.)
+        let timed = from > 0 || ms(end).saturating_sub(ms(from)) > MAX_UNCOMMITTED_MS;
         let transcript = if timed {
             self.stt.transcribe_after(tail, &prompt, cancel)?
         } else {
@@ -646,19 +648,15 @@ mod tests {
         assert_eq!(text, expected.join(" "));
         let last = stt.calls().last().map_or(usize::MAX, |c| c.0);
         assert!(last <= samples(MAX_UNCOMMITTED_MS + 600), "{}", ms(last));
-        // Word times are asked for only where words may be settled: past 8 s after the
-        // cut (the scripted untimed times are useless, so a cut made on them would have
-        // lost words above).
+        // Word times are asked for only where words may be settled or repeat the settled
+        // ones: past 8 s, and after a cut (the scripted untimed times are useless, so a
+        // cut made on them would have lost words above).
         let (calls, timed) = (stt.calls(), stt.timed());
+        assert!(!timed[0] && timed.iter().any(|t| *t), "{timed:?}");
         for (call, timed) in calls.iter().zip(&timed) {
-            assert_eq!(
-                *timed,
-                call.0 > samples(MAX_UNCOMMITTED_MS),
-                "{}",
-                ms(call.0)
-            );
+            let expected = !call.1.is_empty() || call.0 > samples(MAX_UNCOMMITTED_MS);
+            assert_eq!(*timed, expected, "{} ms after {:?}", ms(call.0), call.1);
         }
-        assert!(timed.iter().any(|t| *t), "{timed:?}");
     }
 
     #[test]

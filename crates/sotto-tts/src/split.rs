@@ -5,9 +5,9 @@
 //! after a few words), or before a word that opens a phrase ("and", "with", "because")
 //! in a long first sentence without one, so the voice can start sooner. It knows
 //! abbreviations, initials, decimals, numbered lists and code fences; each piece goes
-//! through [`speakable`] (its own module) before it is spoken.
+//! through [`crate::speakable::speakable`] before it is spoken.
 
-pub use crate::speakable::speakable;
+use crate::speakable::speakable;
 
 /// How eagerly to release pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
