@@ -44,11 +44,10 @@ pub struct AssistantHandle {
     commands: mpsc::UnboundedSender<Control>,
     /// The settings as last saved, current as soon as a save returns: the Settings panel
     /// shows them and the next change starts from them. (`settings` below follows a
-    /// moment later, once the owner task has taken them up.)
-    saved: Arc<watch::Sender<Settings>>,
-    /// Held through a save, so two at once (the window and the tray) cannot leave the
-    /// file, `saved` and the assistant's settings disagreeing.
-    saving: Arc<std::sync::Mutex<()>>,
+    /// moment later, once the owner task has taken them up.) Held through a save, so two
+    /// at once (the window and the tray) cannot leave the file, this and the assistant's
+    /// settings disagreeing.
+    saved: Arc<std::sync::Mutex<Settings>>,
     /// The settings the assistant runs with.
     settings: watch::Receiver<Settings>,
     status: watch::Receiver<AppStatus>,
@@ -78,7 +77,15 @@ impl AssistantHandle {
     /// The settings as last saved (the assistant takes them up a moment after the save:
     /// reading the ones in use here showed the window the old values right after a save).
     pub fn settings(&self) -> Settings {
-        self.saved.borrow().clone()
+        self.lock_saved().clone()
+    }
+
+    /// The settings as last saved, locked. (A save that panicked left them as they were:
+    /// they are replaced only after the file is written.)
+    fn lock_saved(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.saved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Saves `settings` and restarts the assistant with them; an invalid value or a
@@ -89,13 +96,9 @@ impl AssistantHandle {
             return Err(format!("Not saved: {}.", problems.join("; ")));
         }
         let path = settings_path().ok_or("there is no configuration folder to save to")?;
-        // A save that panicked left nothing half-done here: the lock is only an order.
-        let _saving = self
-            .saving
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut saved = self.lock_saved();
         settings.save(&path).map_err(|e| e.to_string())?;
-        self.saved.send_replace(settings.clone());
+        *saved = settings.clone();
         self.commands
             .send(Control::Apply(Box::new(settings)))
             .map_err(|_| "the assistant has stopped".to_string())
@@ -202,11 +205,10 @@ pub fn start(app: AppHandle) -> AssistantHandle {
         };
         run(app, reporter, channels, commands).await;
     });
-    let saved = Arc::new(watch::Sender::new(settings.borrow().clone()));
+    let saved = Arc::new(std::sync::Mutex::new(settings.borrow().clone()));
     AssistantHandle {
         commands: commands_tx,
         saved,
-        saving: Arc::default(),
         settings,
         status,
         state,

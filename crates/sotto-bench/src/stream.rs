@@ -171,12 +171,13 @@ fn clips(store: &ModelStore) -> anyhow::Result<Vec<Clip>> {
 /// little after their last word.
 const RELEASE_AFTER_MS: u64 = 250;
 
-/// Where speech ends in `audio` (16 kHz), in samples: after the last 10 ms louder than
-/// [`SOUND_DBFS`].
-fn speech_end(audio: &[f32]) -> usize {
-    speech_span_ms(audio, SPEECH_RATE, SOUND_DBFS).map_or(audio.len(), |(_, end)| {
-        (end * u64::from(SPEECH_RATE) / 1000) as usize
-    })
+/// Where speech ends in `audio` (16 kHz), in milliseconds: after the last 10 ms louder
+/// than [`SOUND_DBFS`] (the whole clip when none is).
+fn speech_end_ms(audio: &[f32]) -> u64 {
+    speech_span_ms(audio, SPEECH_RATE, SOUND_DBFS).map_or(
+        audio.len() as u64 * 1000 / u64::from(SPEECH_RATE),
+        |(_, end)| end,
+    )
 }
 
 /// One clip through the app's path at real-time pace: the push-to-talk listener (Silero
@@ -229,9 +230,8 @@ fn stream(
         }
         closed
     };
-    let end = speech_end(audio);
-    let per_ms = SPEECH_RATE as usize / 1000;
-    let release_at = end + RELEASE_AFTER_MS as usize * per_ms;
+    let end_ms = speech_end_ms(audio);
+    let release_at = ((end_ms + RELEASE_AFTER_MS) * u64::from(SPEECH_RATE) / 1000) as usize;
     let mut input = audio[..release_at.min(audio.len())].to_vec();
     input.resize(release_at, 0.0);
     forward(listener.press());
@@ -243,7 +243,7 @@ fn stream(
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
     let cpu = cpu_seconds() - cpu_before;
-    let pause_ms = paused_at.get().map(|at| at as f64 - (end / per_ms) as f64);
+    let pause_ms = paused_at.get().map(|at| at as f64 - end_ms as f64);
     let released = Instant::now();
     let mut utterance = forward(listener.release());
     // Released while still speaking: the tail is taken, in real time.

@@ -85,11 +85,10 @@ pub(crate) fn spoken(store: &ModelStore, questions: &[&str]) -> anyhow::Result<V
 /// silence, which a person would not hold the key through.
 const RELEASE_AFTER_MS: u64 = 250;
 
-/// Where the sound of `samples` ends, in samples: after the last 10 ms louder than
+/// Where the sound of `samples` ends, in milliseconds: after the last 10 ms louder than
 /// [`SOUND_DBFS`] (0 for silence; the stream bench's rule, and the app bench's).
-fn sound_end(samples: &[f32], rate: u32) -> usize {
-    speech_span_ms(samples, rate, SOUND_DBFS)
-        .map_or(0, |(_, end)| (end * u64::from(rate) / 1000) as usize)
+fn sound_end_ms(samples: &[f32], rate: u32) -> u64 {
+    speech_span_ms(samples, rate, SOUND_DBFS).map_or(0, |(_, end)| end)
 }
 
 /// The questions one after another with a gap after each; returns the audio and, per
@@ -101,7 +100,7 @@ fn programme(questions: &[AudioBuffer]) -> (AudioBuffer, Vec<(u64, u64)>) {
     let mut spans = Vec::new();
     for q in questions {
         let start = samples.len() as u64 * 1000 / u64::from(rate);
-        let sound = sound_end(&q.samples, rate) as u64 * 1000 / u64::from(rate);
+        let sound = sound_end_ms(&q.samples, rate);
         samples.extend_from_slice(&q.samples);
         spans.push((start, start + sound + RELEASE_AFTER_MS));
         samples.resize(
@@ -446,8 +445,8 @@ mod tests {
         // A soft tail (0.02: -34 dBFS) still counts; the half second of silence does not.
         speech.extend(std::iter::repeat_n(0.02, 1_600));
         speech.extend(std::iter::repeat_n(0.0, 8_000));
-        assert_eq!(sound_end(&speech, rate as u32), 17_600);
-        assert_eq!(sound_end(&[0.0; 100], 16_000), 0);
+        assert_eq!(sound_end_ms(&speech, rate as u32), 1_100); // 17,600 samples
+        assert_eq!(sound_end_ms(&[0.0; 100], 16_000), 0);
         let question = AudioBuffer {
             samples: speech,
             channels: 1,
