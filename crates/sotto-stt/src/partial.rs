@@ -302,13 +302,14 @@ impl<'a> Utterance<'a> {
         if end_ms.saturating_sub(self.cut_ms()) > MAX_UNCOMMITTED_MS {
             // Agreement: the longest common prefix with the previous decode, among words
             // that end clear of the end of the audio, and before the unsure end.
-            let older = |w: &Word| w.end_ms != UNTIMED && w.end_ms + KEEP_UNSURE_MS <= end_ms;
+            let older =
+                |w: &Word| w.end_ms != UNTIMED && w.end_ms.saturating_add(KEEP_UNSURE_MS) <= end_ms;
             let agreed = words
                 .iter()
                 .zip(&self.previous)
                 .take_while(|(now, before)| {
                     norm(&now.text) == norm(&before.text)
-                        && now.end_ms + END_GUARD_MS <= end_ms
+                        && now.end_ms.saturating_add(END_GUARD_MS) <= end_ms
                         && older(now)
                 })
                 .count();
@@ -657,6 +658,39 @@ mod tests {
             let expected = !call.1.is_empty() || call.0 > samples(MAX_UNCOMMITTED_MS);
             assert_eq!(*timed, expected, "{} ms after {:?}", ms(call.0), call.1);
         }
+    }
+
+    #[test]
+    fn a_recogniser_that_cannot_time_its_words_is_transcribed_past_the_bound() {
+        /// Hears "hello there" in anything, without word times.
+        struct Untimed;
+        impl SpeechToText for Untimed {
+            fn transcribe_after(
+                &self,
+                samples: &[f32],
+                _: &str,
+                _: &CancelFlag,
+            ) -> Result<Transcript, SttError> {
+                Ok(Transcript {
+                    text: "hello there".into(),
+                    segments: Vec::new(),
+                    words: Vec::new(),
+                    elapsed_ms: 0,
+                    audio_ms: ms(samples.len()),
+                })
+            }
+        }
+        let mut utterance = Utterance::new(&Untimed, 600);
+        // 12 s: past the bound, where agreement reads the words' times (none: no
+        // arithmetic on the "untimed" mark, nothing settled on them).
+        for _ in 0..20 {
+            utterance
+                .push(&vec![0.0; samples(600)], &CancelFlag::default())
+                .expect("push");
+        }
+        assert_eq!(utterance.settled_text(), "");
+        let t = utterance.finish(&CancelFlag::default()).expect("final");
+        assert_eq!(t.text, "hello there");
     }
 
     #[test]
