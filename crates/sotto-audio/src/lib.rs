@@ -15,6 +15,7 @@ pub mod level;
 pub mod listen;
 pub mod mel;
 pub mod playback;
+pub mod quiet;
 pub mod resample;
 pub mod room;
 pub mod silero;

@@ -16,6 +16,7 @@ use crate::capture::CaptureEvent;
 use crate::echo::{EchoCanceller, EchoStats};
 use crate::endpoint::{Endpointer, EndpointerConfig, SpeechEvent};
 use crate::level::{Level, LevelMeter};
+use crate::quiet::QuietTracker;
 use crate::resample::StreamResampler;
 use crate::{AudioBuffer, AudioError, SPEECH_RATE};
 
@@ -154,7 +155,8 @@ pub enum ListenEvent {
         audio: Vec<f32>,
     },
     /// The user stopped speaking inside the open utterance (the detector has heard
-    /// silence for [`PAUSE_REPORT_MS`]): the utterance may be over, or only paused. The
+    /// silence for [`PAUSE_REPORT_MS`], or the microphone has been quiet by level for
+    /// [`QUIET_PAUSE_MS`]): the utterance may be over, or only paused. The
     /// recogniser starts the final transcript now, so it is ready when the turn ends.
     Paused {
         /// When the pause was noticed.
@@ -246,6 +248,11 @@ pub struct Listener {
     utterance: Vec<f32>,
     /// A pause in the open utterance was reported and no speech came since.
     paused: bool,
+    /// How long the microphone has been quiet, against the open utterance's loudest.
+    quiet: QuietTracker,
+    /// The echo canceller is taking the assistant's voice out now: its suppressor turns
+    /// the user down with the echo, so the level says nothing about the user's silence.
+    voice_playing: bool,
     lost: bool,
 }
 
@@ -254,8 +261,28 @@ pub struct Listener {
 /// gaps inside words, as short as possible, since the final transcript starts then.
 pub const PAUSE_REPORT_MS: u32 = 60;
 
-/// Speech heard this recently at a key release means the user is still finishing a word.
+/// Speech heard this recently at a key release means the user is still finishing a word,
+/// unless the microphone has been quiet for [`RELEASE_QUIET_MS`].
 const STILL_SPEAKING_MS: u32 = 100;
+
+/// The microphone quiet this long by level ([`QuietTracker`]) at a key release: no tail,
+/// whatever the detector says. Its probability stays up for 120-200 ms after the sound
+/// ends, so a key released a quarter second after the last word took the tail, and the
+/// answer waited 200 ms for it.
+const RELEASE_QUIET_MS: u32 = 100;
+
+/// The microphone quiet this long after speech is reported as a pause even while the
+/// detector still hears speech (its probability lags the sound by 120-200 ms): the final
+/// transcript starts then. Longer than the silence inside a stop consonant ("p", "t":
+/// 50-80 ms). A pause reported wrongly costs a decode that speech again abandons.
+pub const QUIET_PAUSE_MS: u32 = 100;
+
+/// How far the level may run ahead of the detector: past this much more quiet by level,
+/// a detector still hearing speech is believed (soft speech after a loud cough or a bump
+/// reads as quiet by level; a pause that hid it would lose its words, since the decode
+/// made at a pause is the final unless speech comes again, and a release would drop the
+/// tail).
+const DETECTOR_LAG_MAX_MS: u32 = 250;
 
 /// The speech threshold while the echo canceller takes the assistant's voice out (once it
 /// has learned the room): during double talk AEC3's suppressor turns the user down by
@@ -295,6 +322,8 @@ impl Listener {
             ptt: PushToTalk::Idle,
             utterance: Vec::new(),
             paused: false,
+            quiet: QuietTracker::default(),
+            voice_playing: false,
             lost: false,
         }
     }
@@ -359,6 +388,7 @@ impl Listener {
             Some(Ok(clean)) => {
                 let learned = self.echo.as_ref().is_some_and(EchoCanceller::has_learned);
                 let playing = self.echo.as_ref().is_some_and(EchoCanceller::playing);
+                self.voice_playing = playing;
                 // Over the assistant's voice, AEC3's suppressor turns the user down with
                 // the echo: what is left of them is heard more readily.
                 self.endpointer.set_threshold(if learned && playing {
@@ -400,6 +430,7 @@ impl Listener {
             .map(ListenEvent::Level)
             .collect();
         self.remember(block);
+        self.quiet.push(block);
         let was_open = self.open;
         let was_in_speech = self.endpointer.in_speech();
         let speech = self.endpointer.push(block)?;
@@ -483,7 +514,8 @@ impl Listener {
             self.paused = false;
             return;
         }
-        let quiet = !self.endpointer.heard_within(PAUSE_REPORT_MS);
+        let quiet = !self.endpointer.heard_within(PAUSE_REPORT_MS)
+            || self.level_ahead_of_detector(QUIET_PAUSE_MS);
         let at_ms = ms(self.position);
         if quiet && !self.paused {
             self.paused = true;
@@ -520,6 +552,8 @@ impl Listener {
             .saturating_sub(samples(u64::from(self.config.ptt_pre_roll_ms)))
             .max(self.recent_from);
         self.utterance = self.recent[start - self.recent_from..].to_vec();
+        self.quiet.reset();
+        self.quiet.push(&self.utterance);
         self.ptt = PushToTalk::Held {
             start,
             heard_speech: self.endpointer.in_speech(),
@@ -535,6 +569,15 @@ impl Listener {
         events
     }
 
+    /// The microphone has been quiet by level for `ms`, and not so long that a detector
+    /// still hearing speech could only be hearing soft speech (never while the echo
+    /// canceller takes the voice out).
+    fn level_ahead_of_detector(&self, ms: u32) -> bool {
+        !self.voice_playing
+            && self.quiet.quiet_for(ms)
+            && !self.quiet.quiet_for(ms + DETECTOR_LAG_MAX_MS)
+    }
+
     /// Push-to-talk: the key came up. The utterance closes now, or after the tail when
     /// speech is still heard at the release.
     pub fn release(&mut self) -> Vec<ListenEvent> {
@@ -543,7 +586,9 @@ impl Listener {
             heard_speech,
         } = self.ptt
         {
-            if !self.endpointer.heard_within(STILL_SPEAKING_MS) {
+            if !self.endpointer.heard_within(STILL_SPEAKING_MS)
+                || self.level_ahead_of_detector(RELEASE_QUIET_MS)
+            {
                 return vec![self.close_push_to_talk(start, self.position, heard_speech)];
             }
             self.ptt = PushToTalk::Releasing {
@@ -661,6 +706,9 @@ impl Listener {
                     .saturating_sub(samples(u64::from(self.config.endpointer.pre_roll_ms)))
                     .max(self.recent_from);
                 self.open_from = from;
+                // The level's scale is the utterance's, its first words included.
+                self.quiet.reset();
+                self.quiet.push(&self.recent[from - self.recent_from..]);
                 events.push(ListenEvent::UtteranceAudio {
                     samples: self.recent[from - self.recent_from..].to_vec(),
                 });
@@ -831,6 +879,88 @@ mod tests {
         let mut events = feed(&mut l, 600, 0.9);
         events.extend(feed(&mut l, 200, 0.0));
         assert_eq!(pauses(&events), [("paused", 880)]);
+    }
+
+    /// A detector that, like Silero, still hears speech for 200 ms after the sound stops.
+    struct Lingering(u32);
+
+    impl Vad for Lingering {
+        fn frame_len(&self) -> usize {
+            160
+        }
+        fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
+            self.0 = if frame[0] > 0.5 {
+                20
+            } else {
+                self.0.saturating_sub(1)
+            };
+            Ok(if self.0 > 0 { 1.0 } else { 0.0 })
+        }
+        fn reset(&mut self) {}
+    }
+
+    #[test]
+    fn a_quiet_microphone_is_a_pause_and_no_reason_for_a_tail_while_the_detector_lingers() {
+        let mut l = Listener::new(
+            ListenerConfig::default(),
+            Endpointer::new(Box::new(Lingering(0)), EndpointerConfig::default()),
+        );
+        feed(&mut l, 200, 0.0);
+        l.press();
+        let mut events = feed(&mut l, 600, 0.9);
+        events.extend(feed(&mut l, 300, 0.0));
+        events.extend(feed(&mut l, 200, 0.9));
+        events.extend(feed(&mut l, 160, 0.0));
+        // Sound 200-800 and 1100-1300 ms: each silence reported once 100 ms of it are in
+        // (the detector alone: 260 ms in), the sound between as a resumption.
+        assert_eq!(
+            pauses(&events),
+            [("paused", 900), ("resumed", 1120), ("paused", 1400)]
+        );
+        // The key comes up 160 ms after the sound, the detector still hearing speech:
+        // closed at once, no tail.
+        assert!(l.endpointer.heard_within(STILL_SPEAKING_MS));
+        assert!(
+            l.release()
+                .iter()
+                .any(|e| matches!(e, ListenEvent::Utterance { .. })),
+            "closed at the release"
+        );
+    }
+
+    /// A detector that hears the softest speech (anything over -46 dBFS).
+    struct Sensitive;
+
+    impl Vad for Sensitive {
+        fn frame_len(&self) -> usize {
+            160
+        }
+        fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
+            Ok(if frame[0] > 0.005 { 1.0 } else { 0.0 })
+        }
+        fn reset(&mut self) {}
+    }
+
+    #[test]
+    fn soft_speech_after_a_loud_bump_is_believed_once_the_detector_s_lag_is_past() {
+        let mut l = Listener::new(
+            ListenerConfig::default(),
+            Endpointer::new(Box::new(Sensitive), EndpointerConfig::default()),
+        );
+        feed(&mut l, 200, 0.0);
+        l.press();
+        // A bump at 0 dBFS, then the user speaks softly (-40 dBFS) for 800 ms.
+        let mut events = feed(&mut l, 100, 1.0);
+        events.extend(feed(&mut l, 800, 0.01));
+        // The level takes it for a pause, but only for as long as a detector lags: then
+        // the speech is believed, and nothing decoded at that pause becomes the final.
+        assert_eq!(pauses(&events), [("paused", 400), ("resumed", 660)]);
+        // A release now takes the tail: the detector hears speech, and the level's
+        // silence is too long to be the detector's lag.
+        assert!(!l
+            .release()
+            .iter()
+            .any(|e| matches!(e, ListenEvent::Utterance { .. })));
     }
 
     #[test]
