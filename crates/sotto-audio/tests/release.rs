@@ -28,29 +28,42 @@ fn clips() -> Vec<(String, Vec<f32>)> {
     clips
 }
 
-/// Holds the key over `clip` (after 500 ms of room), lets go `release_ms` after the
-/// clip's sound ends (negative: before), then lets the room go on; whether the
-/// utterance closed at the release, and the audio it kept past the release (ms).
-fn release_at(clip: &[f32], release_ms: i64) -> (bool, u64) {
+/// Room before a clip, in samples.
+const LEAD: usize = 500 * 16;
+
+/// A push-to-talk listener with the app's detector.
+fn listener() -> Listener {
     let store = sotto_models::ModelStore::open_default().expect("models folder");
     let vad = SileroVad::load(&store).expect("silero is installed");
-    let mut listener = Listener::new(
+    Listener::new(
         ListenerConfig {
             mode: ListenMode::PushToTalk,
             ..ListenerConfig::default()
         },
         Endpointer::new(Box::new(vad), EndpointerConfig::default()),
-    );
-    let lead = 500 * 16;
-    let mut audio = vec![0f32; lead];
+    )
+}
+
+/// `clip` in a quiet room: [`LEAD`] before it, two seconds after, -60 dBFS hiss over all.
+fn in_room(clip: &[f32]) -> Vec<f32> {
+    let mut audio = vec![0f32; LEAD];
     audio.extend_from_slice(clip);
     audio.extend(vec![0f32; 2 * SPEECH_RATE as usize]);
     let hiss = white_noise(audio.len(), -60.0);
     for (s, n) in audio.iter_mut().zip(hiss) {
         *s += n;
     }
+    audio
+}
+
+/// Holds the key over `clip` (after 500 ms of room), lets go `release_ms` after the
+/// clip's sound ends (negative: before), then lets the room go on; whether the
+/// utterance closed at the release, and the audio it kept past the release (ms).
+fn release_at(clip: &[f32], release_ms: i64) -> (bool, u64) {
+    let mut listener = listener();
+    let audio = in_room(clip);
     let (_, end_ms) = speech_span_ms(clip, SPEECH_RATE, SOUND_DBFS).expect("speech");
-    let release = lead + ((end_ms as i64 + release_ms) * 16) as usize;
+    let release = LEAD + ((end_ms as i64 + release_ms) * 16) as usize;
     let release = release - release % 320;
     let pushed = |l: &mut Listener, from: usize, to: usize| -> Vec<ListenEvent> {
         audio[from..to]
@@ -58,9 +71,9 @@ fn release_at(clip: &[f32], release_ms: i64) -> (bool, u64) {
             .flat_map(|block| l.push(block).expect("push"))
             .collect()
     };
-    pushed(&mut listener, 0, lead - 320 * 10);
+    pushed(&mut listener, 0, LEAD - 320 * 10);
     listener.press();
-    pushed(&mut listener, lead - 320 * 10, release);
+    pushed(&mut listener, LEAD - 320 * 10, release);
     let closed_at_release = listener
         .release()
         .iter()
@@ -107,23 +120,8 @@ fn a_release_after_the_last_word_closes_at_once_and_one_inside_it_takes_the_tail
 #[test]
 fn the_pause_is_reported_when_the_sound_stops_not_when_the_detector_lets_go() {
     for (name, clip) in clips() {
-        let store = sotto_models::ModelStore::open_default().expect("models folder");
-        let vad = SileroVad::load(&store).expect("silero is installed");
-        let mut listener = Listener::new(
-            ListenerConfig {
-                mode: ListenMode::PushToTalk,
-                ..ListenerConfig::default()
-            },
-            Endpointer::new(Box::new(vad), EndpointerConfig::default()),
-        );
-        let lead = 500 * 16;
-        let mut audio = vec![0f32; lead];
-        audio.extend_from_slice(&clip);
-        audio.extend(vec![0f32; SPEECH_RATE as usize]);
-        let hiss = white_noise(audio.len(), -60.0);
-        for (s, n) in audio.iter_mut().zip(hiss) {
-            *s += n;
-        }
+        let mut listener = listener();
+        let audio = in_room(&clip);
         listener.press();
         let paused: Vec<u64> = audio
             .chunks(320)
@@ -134,7 +132,7 @@ fn the_pause_is_reported_when_the_sound_stops_not_when_the_detector_lets_go() {
             })
             .collect();
         let (_, end_ms) = speech_span_ms(&clip, SPEECH_RATE, SOUND_DBFS).expect("speech");
-        let end_ms = 500 + end_ms;
+        let end_ms = LEAD as u64 / 16 + end_ms;
         let after: Vec<i64> = paused.iter().map(|&p| p as i64 - end_ms as i64).collect();
         // Reported once the room has been quiet 100 ms (in 20 ms blocks). (Rear_Left's
         // last sound over -40 dBFS is a faint "t" 80 ms after its last pause, heard as
