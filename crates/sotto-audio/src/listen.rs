@@ -250,9 +250,6 @@ pub struct Listener {
     paused: bool,
     /// How long the microphone has been quiet, against the open utterance's loudest.
     quiet: QuietTracker,
-    /// The echo canceller is taking the assistant's voice out now: its suppressor turns
-    /// the user down with the echo, so the level says nothing about the user's silence.
-    voice_playing: bool,
     lost: bool,
 }
 
@@ -323,7 +320,6 @@ impl Listener {
             utterance: Vec::new(),
             paused: false,
             quiet: QuietTracker::default(),
-            voice_playing: false,
             lost: false,
         }
     }
@@ -388,7 +384,6 @@ impl Listener {
             Some(Ok(clean)) => {
                 let learned = self.echo.as_ref().is_some_and(EchoCanceller::has_learned);
                 let playing = self.echo.as_ref().is_some_and(EchoCanceller::playing);
-                self.voice_playing = playing;
                 // Over the assistant's voice, AEC3's suppressor turns the user down with
                 // the echo: what is left of them is heard more readily.
                 self.endpointer.set_threshold(if learned && playing {
@@ -570,10 +565,11 @@ impl Listener {
     }
 
     /// The microphone has been quiet by level for `ms`, and not so long that a detector
-    /// still hearing speech could only be hearing soft speech (never while the echo
-    /// canceller takes the voice out).
+    /// still hearing speech could only be hearing soft speech. Never while the echo
+    /// canceller takes the assistant's voice out: its suppressor turns the user down with
+    /// the echo, so the level says nothing about the user's silence.
     fn level_ahead_of_detector(&self, ms: u32) -> bool {
-        !self.voice_playing
+        !self.echo.as_ref().is_some_and(EchoCanceller::playing)
             && self.quiet.quiet_for(ms)
             && !self.quiet.quiet_for(ms + DETECTOR_LAG_MAX_MS)
     }

@@ -8,27 +8,32 @@
 //! noise is within [`QUIET_UNDER_LOUDEST_DB`] of the speech never reads as quiet, and
 //! leaves the decision to the detector, as before.
 
-use crate::SPEECH_RATE;
+use crate::level::LevelMeter;
 
 /// A 10 ms frame this far under the loudest of the utterance is the room, not a word: a
 /// soft word ending ("s", "f") is 20-30 dB under the vowels; a desk microphone's room,
 /// 40-50 dB.
 pub const QUIET_UNDER_LOUDEST_DB: f32 = 35.0;
 
-/// Samples in one 10 ms frame.
-const FRAME: usize = SPEECH_RATE as usize / 100;
-
 /// How long the microphone has been quiet, relative to the loudest of the utterance.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct QuietTracker {
+    /// The level of each 10 ms frame (windows carried across pushes).
+    frames: LevelMeter,
     /// The loudest 10 ms frame since the last reset, dBFS (`None`: no frame yet).
     loudest_db: Option<f32>,
-    /// Sum of squares of the frame being filled.
-    sum_squares: f32,
-    /// Samples in the frame being filled.
-    filled: usize,
     /// Quiet frames in a row, up to the last full one.
     quiet_frames: u32,
+}
+
+impl Default for QuietTracker {
+    fn default() -> Self {
+        QuietTracker {
+            frames: LevelMeter::new(10),
+            loudest_db: None,
+            quiet_frames: 0,
+        }
+    }
 }
 
 impl QuietTracker {
@@ -39,24 +44,15 @@ impl QuietTracker {
 
     /// Adds samples (16 kHz mono), in any block size.
     pub fn push(&mut self, samples: &[f32]) {
-        for s in samples {
-            self.sum_squares += s * s;
-            self.filled += 1;
-            if self.filled == FRAME {
-                let db = 10.0 * (self.sum_squares / FRAME as f32).log10();
-                (self.sum_squares, self.filled) = (0.0, 0);
-                self.frame(db);
+        for level in self.frames.push(samples) {
+            let db = level.rms_dbfs;
+            let loudest = self.loudest_db.map_or(db, |l| l.max(db));
+            self.loudest_db = Some(loudest);
+            if db < loudest - QUIET_UNDER_LOUDEST_DB {
+                self.quiet_frames = self.quiet_frames.saturating_add(1);
+            } else {
+                self.quiet_frames = 0;
             }
-        }
-    }
-
-    fn frame(&mut self, db: f32) {
-        let loudest = self.loudest_db.map_or(db, |l| l.max(db));
-        self.loudest_db = Some(loudest);
-        if db < loudest - QUIET_UNDER_LOUDEST_DB {
-            self.quiet_frames = self.quiet_frames.saturating_add(1);
-        } else {
-            self.quiet_frames = 0;
         }
     }
 
