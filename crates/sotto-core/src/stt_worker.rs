@@ -167,6 +167,7 @@ fn run(
                 SttJob::Paused => {
                     pause = true;
                     quiet = true;
+                    utterance.mark_pause();
                 }
                 SttJob::Resumed => {
                     pause = false;

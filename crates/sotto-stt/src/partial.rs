@@ -12,6 +12,13 @@
 //! hears at most about 8 s whatever the utterance's length, and a 60 s dictation does not
 //! slow down; the final after the user stops decodes only the audio after the cut.
 //!
+//! The cut also moves to a pause the user made (the listener reported it, then speech
+//! again): when the first decode after it agrees with the decode made at the pause on all
+//! its words, they are settled and the cut falls in the quiet before the report. No word
+//! straddles that cut, so what follows is decoded without word times and without the
+//! settled words as the prompt, as a fresh utterance; a dictation's final then decodes
+//! only what followed its last pause.
+//!
 //! Why not cut after every agreed word, as whisper_streaming's committed prefix does:
 //! measured on tiny.en (`sotto-core/tests/streaming.rs`), a cut at a word boundary
 //! inside fluent speech loses the words next to it ("Tell me a long story" became
@@ -49,6 +56,21 @@ const CUT_SEARCH_MS: u64 = 500;
 /// consonant ("p", "t": 50-80 ms), shorter than a pause between sentences.
 const QUIET_MS: u64 = 80;
 
+/// The listener reports a pause after this much quiet at least (its level rule: 100 ms;
+/// its detector's: 60 ms after a lag of 120-200 ms): a cut at a pause is looked for in
+/// this much audio before the report, never after it (speech may resume there).
+const PAUSE_QUIET_MS: u64 = 100;
+
+/// The decode made at the user's last pause, once they spoke again.
+#[derive(Debug, Clone)]
+struct AfterPause {
+    /// Its words: all said before the pause.
+    words: Vec<Word>,
+    /// Where the pause may be cut: the [`PAUSE_QUIET_MS`] before the pause was reported
+    /// (samples).
+    quiet: (usize, usize),
+}
+
 /// One utterance being transcribed as it grows.
 pub struct Utterance<'a> {
     stt: &'a dyn SpeechToText,
@@ -65,6 +87,15 @@ pub struct Utterance<'a> {
     /// The user paused: `previous` is a decode of all the audio up to this sample, and
     /// nothing said since. The final is ready if they said nothing more.
     ready: Option<usize>,
+    /// Where the last pause was reported (samples), until speech resumes.
+    paused_at: Option<usize>,
+    /// The decode made at the last pause, kept after speech resumed until a decode agrees
+    /// or disagrees with it (see [`Utterance::settle_at_pause`]).
+    after_pause: Option<AfterPause>,
+    /// The cut lies in a pause, not between two words said together: no word straddles
+    /// it, so the first word after it cannot repeat a settled one, and decodes after it
+    /// need no word times for that check.
+    cut_in_pause: bool,
 }
 
 fn ms(samples: usize) -> u64 {
@@ -122,6 +153,9 @@ impl<'a> Utterance<'a> {
             previous: Vec::new(),
             last_partial: None,
             ready: None,
+            paused_at: None,
+            after_pause: None,
+            cut_in_pause: false,
         }
     }
 
@@ -135,6 +169,9 @@ impl<'a> Utterance<'a> {
         self.previous.clear();
         self.last_partial = None;
         self.ready = None;
+        self.paused_at = None;
+        self.after_pause = None;
+        self.cut_in_pause = false;
     }
 
     /// Adds audio without transcribing.
@@ -164,13 +201,22 @@ impl<'a> Utterance<'a> {
     fn decode_tail(&self, end: usize, cancel: &CancelFlag) -> Result<Vec<Word>, SttError> {
         let from = self.cut.min(end);
         let tail = &self.audio[from..end];
-        let prompt = self.settled_text();
+        // After a cut in a pause, no prompt: the words before a pause are a finished
+        // thought, and tiny.en given them as the prompt dropped or garbled what followed
+        // (docs/BENCHMARKS.md, "Settled at the user's pauses": real speech 14.5 -> 31 %
+        // WER with the prompt, 6.4 % without).
+        let prompt = if self.cut_in_pause {
+            String::new()
+        } else {
+            self.settled_text()
+        };
         // Word times place the cut (past [`MAX_UNCOMMITTED_MS`] after it words may be
         // settled) and tell whether the first word repeats the settled ones at the cut
         // (after one): elsewhere, the faster decode without them. (Untimed after a cut
         // too measured 220 -> 150 ms on the dictation's final, but whisper's own time for
         // the first word, off by up to seconds, would decide the repeat check.)
-        let timed = from > 0 || ms(end).saturating_sub(ms(from)) > MAX_UNCOMMITTED_MS;
+        let timed = (from > 0 && !self.cut_in_pause)
+            || ms(end).saturating_sub(ms(from)) > MAX_UNCOMMITTED_MS;
         let transcript = if timed {
             self.stt.transcribe_after(tail, &prompt, cancel)?
         } else {
@@ -286,7 +332,41 @@ impl<'a> Utterance<'a> {
             return;
         };
         self.cut = cut.clamp(self.cut, self.audio.len());
+        self.cut_in_pause = false;
         self.settled.extend(words.drain(..n));
+    }
+
+    /// The first decode after the user spoke again that agrees with the pause's decode
+    /// on all its words, and hears more after them, settles those words with the cut in
+    /// the pause: two decodes agree (LocalAgreement), and the cut falls in silence, so no
+    /// word is lost or heard twice at it, whisper's word times aside. A decode that does
+    /// not hear past the pause yet waits for the next; one that disagrees ends the
+    /// chance. So a dictation's final decodes only what follows its last pause.
+    fn settle_at_pause(&mut self, words: &mut Vec<Word>) {
+        let Some(pause) = self.after_pause.take() else {
+            return;
+        };
+        let n = pause.words.len();
+        let agreed = words
+            .iter()
+            .zip(&pause.words)
+            .take_while(|(now, before)| norm(&now.text) == norm(&before.text))
+            .count();
+        if agreed < n.min(words.len()) {
+            return; // They disagree: no cut at this pause.
+        }
+        if words.len() <= n {
+            self.after_pause = Some(pause); // Nothing heard past the pause yet.
+            return;
+        }
+        let (energy, at) = quietest(&self.audio, pause.quiet.0, pause.quiet.1);
+        if !energy.is_finite() || at <= self.cut {
+            return;
+        }
+        self.cut = at;
+        self.cut_in_pause = true;
+        self.settled.extend(words.drain(..n));
+        self.previous.clear();
     }
 
     /// Decodes the audio after the cut; when more than [`MAX_UNCOMMITTED_MS`] of it has
@@ -298,6 +378,7 @@ impl<'a> Utterance<'a> {
         let end = self.audio.len();
         self.next_partial_at = end + self.interval.max(1);
         let mut words = self.decode_tail(end, cancel)?;
+        self.settle_at_pause(&mut words);
         let end_ms = ms(end);
         if end_ms.saturating_sub(self.cut_ms()) > MAX_UNCOMMITTED_MS {
             // Agreement: the longest common prefix with the previous decode, among words
@@ -356,12 +437,27 @@ impl<'a> Utterance<'a> {
         self.ready = None;
         self.partial(cancel)?;
         self.ready = Some(self.audio.len());
+        self.mark_pause();
         let text = self.text_so_far();
         Ok((!text.is_empty()).then_some(text))
     }
 
-    /// Speech again after a pause: the decode made at the pause is not the final.
+    /// The listener reported a pause here: the audio pushed so far ends in quiet. Called
+    /// in order with the audio (a pause decode may start later, over more audio); the
+    /// first mark of a pause counts.
+    pub fn mark_pause(&mut self) {
+        self.paused_at.get_or_insert(self.audio.len());
+    }
+
+    /// Speech again after a pause: the decode made at the pause is not the final; its
+    /// words may be settled at the pause by the next decode that agrees with them.
     pub fn resumed(&mut self) {
+        if let Some(at) = self.paused_at.take().filter(|_| self.ready.is_some()) {
+            self.after_pause = (!self.previous.is_empty()).then(|| AfterPause {
+                words: self.previous.clone(),
+                quiet: (at.saturating_sub(samples(PAUSE_QUIET_MS)).max(self.cut), at),
+            });
+        }
         self.ready = None;
     }
 

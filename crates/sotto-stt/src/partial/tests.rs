@@ -382,3 +382,80 @@ fn a_repeat_of_the_last_settled_word_at_the_cut_is_dropped_and_zero_means_never(
     let t = utterance.finish(&CancelFlag::default()).expect("final");
     assert_eq!(t.text, "one two three");
 }
+
+#[test]
+fn words_two_decodes_agree_on_before_a_pause_are_settled_in_it() {
+    let stt = Scripted::new(&QUESTION);
+    let cancel = CancelFlag::default();
+    let mut utterance = Utterance::new(&stt, 600);
+    utterance.push_audio(&audio(0, 2_400));
+    utterance.paused(&cancel).expect("pause");
+    // The pause (2.3-2.6 s) goes on; a sound at 2.55 s is taken for speech.
+    utterance.push_audio(&audio(2_400, 2_550));
+    utterance.resumed();
+    // A decode that hears nothing past the pause yet settles nothing, and waits.
+    utterance.partial(&cancel).expect("partial");
+    assert_eq!(utterance.cut_ms(), 0);
+    // "Thanks." from 2.6 s.
+    utterance.push_audio(&audio(2_550, 3_300));
+    let text = utterance.partial(&cancel).expect("partial");
+    assert_eq!(
+        text.as_deref(),
+        Some("What is the capital of France? Thanks.")
+    );
+    // The cut is in the pause, after "France?" and before "Thanks.".
+    assert_eq!(utterance.settled_text(), "What is the capital of France?");
+    let cut = utterance.cut_ms();
+    assert!((2_300..2_600).contains(&cut), "cut at {cut} ms");
+    // The final decodes only what follows the pause, as a fresh utterance: no prompt
+    // and no word times (nothing can repeat across a silence).
+    let t = utterance
+        .finish_over(&audio(0, 3_300), &cancel)
+        .expect("final");
+    assert_eq!(t.text, "What is the capital of France? Thanks.");
+    let last = stt.calls().last().cloned();
+    assert_eq!(last, Some((samples(3_300) - samples(cut), String::new())));
+    assert_eq!(stt.timed().last(), Some(&false));
+}
+
+#[test]
+fn a_pause_decode_that_heard_the_next_word_begin_is_not_settled() {
+    // The pause was reported at 2.65 s, inside "Thanks." (2.6-2.9 s): the pause's decode
+    // heard "T", the next one "Thanks.": they disagree, so nothing is cut there.
+    let stt = Scripted::new(&QUESTION);
+    let cancel = CancelFlag::default();
+    let mut utterance = Utterance::new(&stt, 600);
+    utterance.push_audio(&audio(0, 2_650));
+    utterance.paused(&cancel).expect("pause");
+    utterance.push_audio(&audio(2_650, 2_800));
+    utterance.resumed();
+    utterance.push_audio(&audio(2_800, 3_300));
+    utterance.partial(&cancel).expect("partial");
+    assert_eq!(utterance.cut_ms(), 0);
+    assert_eq!(utterance.settled_text(), "");
+    let t = utterance
+        .finish_over(&audio(0, 3_300), &cancel)
+        .expect("final");
+    assert_eq!(t.text, "What is the capital of France? Thanks.");
+    assert_eq!(stt.calls().last(), Some(&(samples(3_300), String::new())));
+}
+
+#[test]
+fn a_pause_marked_before_its_decode_cuts_where_it_was_marked() {
+    // The recogniser thread marks the pause in order with the audio (2.4 s); its decode
+    // starts later, over more audio (2.59 s). The cut is looked for from the mark (the
+    // scripted audio is quietest at its start), not from where the decode began.
+    let stt = Scripted::new(&QUESTION);
+    let cancel = CancelFlag::default();
+    let mut utterance = Utterance::new(&stt, 600);
+    utterance.push_audio(&audio(0, 2_400));
+    utterance.mark_pause();
+    utterance.push_audio(&audio(2_400, 2_590));
+    utterance.paused(&cancel).expect("pause");
+    utterance.push_audio(&audio(2_590, 2_700));
+    utterance.resumed();
+    utterance.push_audio(&audio(2_700, 3_300));
+    utterance.partial(&cancel).expect("partial");
+    let cut = utterance.cut_ms();
+    assert!((2_300..2_450).contains(&cut), "cut at {cut} ms");
+}
