@@ -130,6 +130,8 @@ struct Spoken {
     /// Why the guard stopped the rest, if it did.
     cut: Option<&'static str>,
     first_token: Duration,
+    /// Until the first piece the voice would say (`None`: nothing was said).
+    first_piece: Option<Duration>,
     /// Tokens per second while generating (`None` when too short to tell).
     rate: Option<f64>,
 }
@@ -152,6 +154,7 @@ async fn speak(
     let mut said = Vec::new();
     let started = Instant::now();
     let mut first_token = None;
+    let mut first_piece = None;
     let mut tokens = 0u32;
     let mut answer = llm.chat(request, cancel.clone());
     while let Some(chunk) = answer.next().await {
@@ -160,6 +163,9 @@ async fn speak(
                 first_token.get_or_insert_with(|| started.elapsed());
                 tokens += 1;
                 said.extend(guard.admit(splitter.push(&t)));
+                if !said.is_empty() {
+                    first_piece.get_or_insert_with(|| started.elapsed());
+                }
                 if guard.cut().is_some() {
                     cancel.cancel();
                     break;
@@ -172,6 +178,9 @@ async fn speak(
                 }
                 let at_limit = finish.reason == FinishReason::Length;
                 said.extend(guard.finish(splitter.finish(), at_limit));
+                if !said.is_empty() {
+                    first_piece.get_or_insert_with(|| started.elapsed());
+                }
                 break;
             }
         }
@@ -183,6 +192,7 @@ async fn speak(
         text: said.join(" "),
         cut: guard.cut().map(|c| c.describe()),
         first_token,
+        first_piece,
         rate: (tokens > 4 && generating > 0.0).then(|| f64::from(tokens - 1) / generating),
     })
 }
@@ -212,6 +222,9 @@ struct Row {
     spoken_s_max: f64,
     first_token_ms_p50: f64,
     first_token_ms_p95: f64,
+    /// Until the first piece the voice says.
+    first_piece_ms_p50: f64,
+    first_piece_ms_p95: f64,
     tokens_per_s_p50: f64,
     /// Right share by kind of question.
     by_kind: Vec<(String, f64)>,
@@ -334,7 +347,7 @@ async fn ask_all(
         content: settings.system_prompt.clone(),
     };
     let mut answers = Vec::new();
-    let (mut first, mut rates) = (Vec::new(), Vec::new());
+    let (mut first, mut rates, mut pieces) = (Vec::new(), Vec::new(), Vec::new());
     for q in questions {
         // Each question is a new conversation; a follow-up's earlier turns are asked
         // first, and what was said of their answers is the history, as in the app.
@@ -350,6 +363,7 @@ async fn ask_all(
         history.push(user(&q.ask));
         let spoken = speak(llm, settings, history, &q.ask).await?;
         first.push(ms(spoken.first_token));
+        pieces.extend(spoken.first_piece.map(ms));
         rates.extend(spoken.rate);
         let graded = Graded {
             id: q.id.clone(),
@@ -398,6 +412,8 @@ async fn ask_all(
         spoken_s_max: words.iter().copied().fold(0.0, f64::max) / grade::WORDS_PER_S,
         first_token_ms_p50: quantile(&first, 0.5),
         first_token_ms_p95: quantile(&first, 0.95),
+        first_piece_ms_p50: quantile(&pieces, 0.5),
+        first_piece_ms_p95: quantile(&pieces, 0.95),
         tokens_per_s_p50: quantile(&rates, 0.5),
         by_kind,
         answers,
@@ -419,12 +435,14 @@ fn print_table(rows: &[Row], threads: usize) {
     println!("\n### Spoken answers: right and fit to be heard ({threads} generation threads)\n");
     println!(
         "| model | persona | temp | right | voice-fit | stopped by the guard | words p50 | \
-         longest spoken | first token p50 | first token p95 | tokens/s p50 |"
+         longest spoken | first token p50 | first token p95 | first piece p50 | first piece p95 | \
+         tokens/s p50 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {:.0} % | {:.0} % | {:.0} % | {:.0} | {:.0} s | {:.0} ms | {:.0} ms | {:.1} |",
+            "| {} | {} | {} | {:.0} % | {:.0} % | {:.0} % | {:.0} | {:.0} s | {:.0} ms | {:.0} ms \
+             | {:.0} ms | {:.0} ms | {:.1} |",
             r.model,
             short(&r.persona),
             r.temperature,
@@ -435,6 +453,8 @@ fn print_table(rows: &[Row], threads: usize) {
             r.spoken_s_max,
             r.first_token_ms_p50,
             r.first_token_ms_p95,
+            r.first_piece_ms_p50,
+            r.first_piece_ms_p95,
             r.tokens_per_s_p50
         );
     }
