@@ -15,9 +15,12 @@
 //! The cut also moves to a pause the user made (the listener reported it, then speech
 //! again): when the first decode after it agrees with the decode made at the pause on all
 //! its words, they are settled and the cut falls in the quiet before the report. No word
-//! straddles that cut, so what follows is decoded without word times and without the
-//! settled words as the prompt, as a fresh utterance; a dictation's final then decodes
-//! only what followed its last pause.
+//! straddles that cut, so what follows is decoded without the settled words as the
+//! prompt, as a fresh utterance, and without word times until 8 s build up after it; a
+//! dictation's final then decodes only what followed its last pause. The pause decode
+//! hears only the audio up to the pause's mark, so its words were all said before it;
+//! if it missed its last word and the next decode heard it, that word is lost at the
+//! cut (a known limit: nothing measured it in the stream bench's real speech).
 //!
 //! Why not cut after every agreed word, as whisper_streaming's committed prefix does:
 //! measured on tiny.en (`sotto-core/tests/streaming.rs`), a cut at a word boundary
@@ -196,7 +199,7 @@ impl<'a> Utterance<'a> {
     }
 
     /// Decodes the audio from the cut to `end` (samples) with the settled words as the
-    /// prompt; returns its words, times from the start of the utterance, without a repeat
+    /// prompt (none after a cut in a pause); returns its words, times from the start of the utterance, without a repeat
     /// of the last settled words at their start.
     fn decode_tail(&self, end: usize, cancel: &CancelFlag) -> Result<Vec<Word>, SttError> {
         let from = self.cut.min(end);
@@ -246,9 +249,12 @@ impl<'a> Utterance<'a> {
                 .collect()
         };
         // Only right at the cut: a word said again later is a word said again.
-        let at_cut = words
-            .first()
-            .is_some_and(|w| w.start_ms != UNTIMED && w.start_ms < offset + 1_000);
+        // Not after a cut in a pause: no word straddles it, and an untimed decode's rough
+        // times would take a word said again for a repeat.
+        let at_cut = !self.cut_in_pause
+            && words
+                .first()
+                .is_some_and(|w| w.start_ms != UNTIMED && w.start_ms < offset + 1_000);
         if at_cut {
             let repeated = self.repeated_at_start(&words);
             words.drain(..repeated);
@@ -333,6 +339,8 @@ impl<'a> Utterance<'a> {
         };
         self.cut = cut.clamp(self.cut, self.audio.len());
         self.cut_in_pause = false;
+        // A pause before the new cut is past; one after it counted its words from the old.
+        self.after_pause = None;
         self.settled.extend(words.drain(..n));
     }
 
@@ -366,16 +374,25 @@ impl<'a> Utterance<'a> {
         self.cut = at;
         self.cut_in_pause = true;
         self.settled.extend(words.drain(..n));
-        self.previous.clear();
+        // The decode before this one, from the same old cut: its words after the settled
+        // ones are what the next agreement compares with.
+        let drop = n.min(self.previous.len());
+        self.previous.drain(..drop);
     }
 
-    /// Decodes the audio after the cut; when more than [`MAX_UNCOMMITTED_MS`] of it has
-    /// built up, settles the older words this decode and the one before agree on (or,
+    /// Decodes the audio after the cut; settles the words before the user's last pause
+    /// when this decode agrees with the pause's ([`Utterance::settle_at_pause`]); when more
+    /// than [`MAX_UNCOMMITTED_MS`] of it has built up, settles the older words this decode and the one before agree on (or,
     /// if they never agree, the older words anyway); returns the whole text so far when
     /// it is new (not empty and not the last partial's). The next partial is due a full
     /// interval after this audio.
     pub fn partial(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
-        let end = self.audio.len();
+        self.decode_to(self.audio.len(), cancel)
+    }
+
+    /// [`Utterance::partial`] over the audio up to `end` (samples).
+    fn decode_to(&mut self, end: usize, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
+        let end = end.min(self.audio.len());
         self.next_partial_at = end + self.interval.max(1);
         let mut words = self.decode_tail(end, cancel)?;
         self.settle_at_pause(&mut words);
@@ -427,7 +444,8 @@ impl<'a> Utterance<'a> {
     }
 
     /// The user paused (the voice activity detector hears silence after speech): decodes
-    /// all the audio so far, as a partial, and keeps it as the final in case they have
+    /// the audio up to the pause's mark ([`Utterance::mark_pause`]; all of it when not
+    /// marked), as a partial, and keeps it as the final in case they have
     /// finished: if the utterance then ends with nothing more said
     /// ([`Utterance::resumed`] not called), [`Utterance::finish_over`] returns at once.
     /// The final starts when the user stops, not when the turn is judged over. Returns
@@ -435,9 +453,13 @@ impl<'a> Utterance<'a> {
     /// answer may start on them before the final is asked for.
     pub fn paused(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
         self.ready = None;
-        self.partial(cancel)?;
-        self.ready = Some(self.audio.len());
+        // Up to where the pause was marked: audio pushed after the mark may hold the
+        // start of speech again, and the words kept for a cut at this pause must all be
+        // said before it.
         self.mark_pause();
+        let end = self.paused_at.unwrap_or(self.audio.len());
+        self.decode_to(end, cancel)?;
+        self.ready = Some(end);
         let text = self.text_so_far();
         Ok((!text.is_empty()).then_some(text))
     }

@@ -459,3 +459,46 @@ fn a_pause_marked_before_its_decode_cuts_where_it_was_marked() {
     let cut = utterance.cut_ms();
     assert!((2_300..2_450).contains(&cut), "cut at {cut} ms");
 }
+
+#[test]
+fn a_word_said_again_after_a_pause_is_kept() {
+    // "Yes." then, after a pause, "Yes, do it.": the second "Yes" is not a repeat of the
+    // settled one (the check for repeats at an agreement cut does not apply in a pause).
+    let stt = Scripted::new(&[
+        ("Yes.", 100, 500),
+        ("Yes,", 1_000, 1_300),
+        ("do", 1_350, 1_500),
+        ("it.", 1_550, 1_800),
+    ]);
+    let cancel = CancelFlag::default();
+    let mut utterance = Utterance::new(&stt, 600);
+    utterance.push_audio(&audio(0, 700));
+    utterance.paused(&cancel).expect("pause");
+    utterance.push_audio(&audio(700, 1_100));
+    utterance.resumed();
+    utterance.push_audio(&audio(1_100, 1_400));
+    utterance.partial(&cancel).expect("partial");
+    assert_eq!(utterance.settled_text(), "Yes.");
+    let t = utterance
+        .finish_over(&audio(0, 2_000), &cancel)
+        .expect("final");
+    assert_eq!(t.text, "Yes. Yes, do it.");
+}
+
+#[test]
+fn a_pause_decode_hears_only_the_audio_before_the_mark() {
+    // The decode at the pause starts after "Thanks." began (2.6 s) but stops at the mark
+    // (2.4 s), so it does not hear "T", and its words can be settled at the pause.
+    let stt = Scripted::new(&QUESTION);
+    let cancel = CancelFlag::default();
+    let mut utterance = Utterance::new(&stt, 600);
+    utterance.push_audio(&audio(0, 2_400));
+    utterance.mark_pause();
+    utterance.push_audio(&audio(2_400, 2_650));
+    let at_pause = utterance.paused(&cancel).expect("pause");
+    assert_eq!(at_pause.as_deref(), Some("What is the capital of France?"));
+    utterance.resumed();
+    utterance.push_audio(&audio(2_650, 3_300));
+    utterance.partial(&cancel).expect("partial");
+    assert_eq!(utterance.settled_text(), "What is the capital of France?");
+}
