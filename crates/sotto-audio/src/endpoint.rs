@@ -400,19 +400,7 @@ impl Endpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A detector that calls a frame speech when its first sample is above 0.5.
-    struct Marker;
-
-    impl Vad for Marker {
-        fn frame_len(&self) -> usize {
-            160
-        }
-        fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
-            Ok(if frame[0] > 0.5 { 1.0 } else { 0.0 })
-        }
-        fn reset(&mut self) {}
-    }
+    use crate::vad::Marker;
 
     fn signal(parts: &[(u32, f32)]) -> Vec<f32> {
         parts

@@ -69,9 +69,8 @@ const PAUSE_QUIET_MS: u64 = 100;
 struct AfterPause {
     /// Its words: all said before the pause.
     words: Vec<Word>,
-    /// Where the pause may be cut: the [`PAUSE_QUIET_MS`] before the pause was reported
-    /// (samples).
-    quiet: (usize, usize),
+    /// Where the pause was reported (samples): it is cut in the [`PAUSE_QUIET_MS`] before.
+    mark: usize,
 }
 
 /// One utterance being transcribed as it grows.
@@ -199,8 +198,8 @@ impl<'a> Utterance<'a> {
     }
 
     /// Decodes the audio from the cut to `end` (samples) with the settled words as the
-    /// prompt (none after a cut in a pause); returns its words, times from the start of the utterance, without a repeat
-    /// of the last settled words at their start.
+    /// prompt (none after a cut in a pause); returns its words, times from the start of
+    /// the utterance, without a repeat of the last settled words at their start.
     fn decode_tail(&self, end: usize, cancel: &CancelFlag) -> Result<Vec<Word>, SttError> {
         let from = self.cut.min(end);
         let tail = &self.audio[from..end];
@@ -367,7 +366,11 @@ impl<'a> Utterance<'a> {
             self.after_pause = Some(pause); // Nothing heard past the pause yet.
             return;
         }
-        let (energy, at) = quietest(&self.audio, pause.quiet.0, pause.quiet.1);
+        let from = pause
+            .mark
+            .saturating_sub(samples(PAUSE_QUIET_MS))
+            .max(self.cut);
+        let (energy, at) = quietest(&self.audio, from, pause.mark);
         if !energy.is_finite() || at <= self.cut {
             return;
         }
@@ -381,11 +384,11 @@ impl<'a> Utterance<'a> {
     }
 
     /// Decodes the audio after the cut; settles the words before the user's last pause
-    /// when this decode agrees with the pause's ([`Utterance::settle_at_pause`]); when more
-    /// than [`MAX_UNCOMMITTED_MS`] of it has built up, settles the older words this decode and the one before agree on (or,
-    /// if they never agree, the older words anyway); returns the whole text so far when
-    /// it is new (not empty and not the last partial's). The next partial is due a full
-    /// interval after this audio.
+    /// when this decode agrees with the pause's ([`Utterance::settle_at_pause`]); when
+    /// more than [`MAX_UNCOMMITTED_MS`] of it has built up, settles the older words this
+    /// decode and the one before agree on (or, if they never agree, the older words
+    /// anyway); returns the whole text so far when it is new (not empty and not the last
+    /// partial's). The next partial is due a full interval after this audio.
     pub fn partial(&mut self, cancel: &CancelFlag) -> Result<Option<String>, SttError> {
         self.decode_to(self.audio.len(), cancel)
     }
@@ -477,7 +480,7 @@ impl<'a> Utterance<'a> {
         if let Some(at) = self.paused_at.take().filter(|_| self.ready.is_some()) {
             self.after_pause = (!self.previous.is_empty()).then(|| AfterPause {
                 words: self.previous.clone(),
-                quiet: (at.saturating_sub(samples(PAUSE_QUIET_MS)).max(self.cut), at),
+                mark: at,
             });
         }
         self.ready = None;

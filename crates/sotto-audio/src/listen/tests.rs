@@ -1,18 +1,5 @@
 use super::*;
-use crate::vad::Vad;
-
-/// Calls a frame speech when its first sample is above 0.5.
-struct Marker;
-
-impl Vad for Marker {
-    fn frame_len(&self) -> usize {
-        160
-    }
-    fn speech_probability(&mut self, frame: &[f32]) -> Result<f32, AudioError> {
-        Ok(if frame[0] > 0.5 { 1.0 } else { 0.0 })
-    }
-    fn reset(&mut self) {}
-}
+use crate::vad::{Marker, Vad};
 
 fn listener(mode: ListenMode) -> Listener {
     let config = ListenerConfig {
