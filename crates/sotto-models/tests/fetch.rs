@@ -334,3 +334,69 @@ async fn an_unknown_model_id_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A GGUF holding one Q5_0 tensor of `blocks` blocks (ggml type 6), default alignment.
+fn q5_0_gguf(blocks: usize) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(1u64.to_le_bytes()); // one tensor
+    b.extend(0u64.to_le_bytes()); // no metadata
+    b.extend(1u64.to_le_bytes());
+    b.push(b'w');
+    b.extend(1u32.to_le_bytes());
+    b.extend((blocks as u64 * 32).to_le_bytes());
+    b.extend(6u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.resize(b.len().next_multiple_of(32), 0);
+    b.extend((0..blocks * 22).map(|i| (i * 37 % 251) as u8));
+    b
+}
+
+#[tokio::test]
+async fn a_converted_gguf_is_built_once_and_an_earlier_install_is_its_input() {
+    let server = Server::start().await;
+    let original = q5_0_gguf(100);
+    let url = server.route("/q.gguf", Route::Bytes(original.clone()));
+    let toml = format!(
+        "[[model]]\nid = \"tiny-llm\"\nkind = \"llm\"\ntitle = \"t\"\nlicense = \"MIT\"\n\
+         [[model.input]]\nname = \"q.gguf\"\nsize = {}\nsha256 = \"{}\"\nformat = \"gguf\"\n\
+         [[model.input.source]]\nlabel = \"loopback\"\nparts = [{{ url = \"{url}\" }}]\n\
+         [[model.file]]\nname = \"q-wide.gguf\"\nformat = \"gguf\"\nconvert = \"gguf-q5-as-q8\"\n",
+        original.len(),
+        sha(&original)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fetcher(dir.path(), Manifest::parse(&toml).unwrap());
+
+    f.fetch("tiny-llm").await.unwrap();
+    let installed = f.store().require("tiny-llm").unwrap();
+    let wide = std::fs::read(installed.main_file()).unwrap();
+    // The header (64 bytes), then 100 blocks of 34 bytes where there were 22, padded to 32;
+    // the input is gone.
+    assert_eq!(original.len(), 64 + 2200);
+    assert_eq!(wide.len(), 64 + 3424);
+    assert!(!dir.path().join("tiny-llm/.inputs").exists());
+    assert_eq!(
+        f.fetch("tiny-llm").await.unwrap(),
+        FetchOutcome::AlreadyInstalled
+    );
+    assert_eq!(server.requests("/q.gguf").len(), 1);
+
+    // An install from before the conversion: the original file where the model's file was.
+    let again = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(again.path().join("tiny-llm")).unwrap();
+    std::fs::write(again.path().join("tiny-llm/q.gguf"), &original).unwrap();
+    let (f, _) = fetcher(again.path(), Manifest::parse(&toml).unwrap());
+    f.fetch("tiny-llm").await.unwrap();
+    assert_eq!(
+        server.requests("/q.gguf").len(),
+        1,
+        "the earlier file was downloaded again"
+    );
+    let installed = f.store().require("tiny-llm").unwrap();
+    assert_eq!(std::fs::read(installed.main_file()).unwrap(), wide);
+    assert!(
+        !again.path().join("tiny-llm/q.gguf").exists(),
+        "the original is not kept twice"
+    );
+}

@@ -31,6 +31,7 @@ pub fn convert_dir(dir: &Path, out: &Path) -> Result<(), ModelError> {
     let model_path = dir.join("model.bin");
     let fail = |path: &Path, reason: String| ModelError::Convert {
         path: path.to_path_buf(),
+        into: "whisper.cpp format",
         reason,
     };
     let (vocab_path, is_json) = if dir.join("vocabulary.txt").exists() {
