@@ -435,4 +435,25 @@ mod tests {
         // Every built-in source is https.
         assert!(Manifest::builtin().is_ok());
     }
+
+    #[test]
+    fn a_gguf_conversion_takes_exactly_one_input() {
+        let input = |name: &str| {
+            format!(
+                "[[model.input]]\nname = \"{name}\"\nsha256 = \"{}\"\n\
+                 [[model.input.source]]\nlabel = \"x\"\nparts = [{{ url = \"https://x\" }}]\n",
+                "a".repeat(64)
+            )
+        };
+        let model = |inputs: &str| {
+            format!(
+                "[[model]]\nid = \"m\"\nkind = \"llm\"\ntitle = \"t\"\nlicense = \"l\"\n{inputs}\
+                 [[model.file]]\nname = \"wide.gguf\"\nconvert = \"gguf-q5-as-q8\"\n"
+            )
+        };
+        assert!(Manifest::parse(&model(&input("a.gguf"))).is_ok());
+        let two = format!("{}{}", input("a.gguf"), input("b.gguf"));
+        let err = Manifest::parse(&model(&two)).unwrap_err().to_string();
+        assert!(err.contains("exactly one input"), "{err}");
+    }
 }
