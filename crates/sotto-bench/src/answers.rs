@@ -276,6 +276,10 @@ async fn measure(options: &Options, questions: &[Question]) -> anyhow::Result<()
     };
     let mut rows = Vec::new();
     if let Some(provider) = &options.provider {
+        anyhow::ensure!(
+            options.model_files.is_empty(),
+            "--model-file grades a local file; it cannot be combined with --provider"
+        );
         let preset = providers::require(provider)?;
         let key = providers::find_key(preset, &KeyStore::default())?.map(|(key, _)| key);
         let setup = CloudSetup {

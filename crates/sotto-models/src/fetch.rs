@@ -167,6 +167,13 @@ impl Fetcher {
             let _ = std::fs::remove_file(download);
         }
         let _ = std::fs::remove_dir_all(dir.join(".inputs"));
+        // An earlier version's copy of an input that was not taken (damaged, or it could
+        // not be moved) would otherwise stay in the folder unseen.
+        for input in &model.inputs {
+            if !model.files.iter().any(|f| f.name == input.name) {
+                let _ = std::fs::remove_file(dir.join(&input.name));
+            }
+        }
         Ok(FetchOutcome::Installed { repaired })
     }
 
@@ -190,12 +197,11 @@ impl Fetcher {
             };
             // An earlier version of this model installed the input itself as its file
             // (the Qwen GGUF before it was converted): it is taken, not downloaded again.
+            // A damaged one, or one that cannot be moved, is deleted after the install.
             let earlier = self.store.dir(&model.id).join(&input.name);
-            if !path.exists() && matches(&earlier) {
-                std::fs::rename(&earlier, &path)
-                    .map_err(|e| ModelError::io("moving", &earlier, e))?;
-            }
-            if !matches(&path) {
+            let moved =
+                !path.exists() && matches(&earlier) && std::fs::rename(&earlier, &path).is_ok();
+            if !moved && !matches(&path) {
                 self.fetch_file(&model.id, input, &path, used).await?;
             }
         }
@@ -212,6 +218,7 @@ impl Fetcher {
             .map(|i| i.name.clone())
             .unwrap_or_default();
         let format = file.format;
+        let expected_sha = file.sha256.clone();
         tokio::task::spawn_blocking(move || -> Result<String, ModelError> {
             match conversion {
                 Conversion::Ct2Whisper => whisper::convert_dir(&inputs_dir, &part_for_task)?,
@@ -235,6 +242,18 @@ impl Fetcher {
             }
             let sha = sha256_file(&part_for_task)
                 .map_err(|e| ModelError::io("reading", &part_for_task, e))?;
+            // A converter whose output is known (deterministic) must make exactly it.
+            if let Some(expected) = expected_sha.filter(|expected| *expected != sha) {
+                let _ = std::fs::remove_file(&part_for_task);
+                return Err(ModelError::Convert {
+                    path: part_for_task.clone(),
+                    into: conversion.output(),
+                    reason: format!(
+                        "the result's sha256 is {sha}, where {expected} is expected; \
+                         this build of Sotto does not convert the way its manifest says"
+                    ),
+                });
+            }
             std::fs::rename(&part_for_task, &target_for_task)
                 .map_err(|e| ModelError::io("renaming", &part_for_task, e))?;
             Ok(sha)

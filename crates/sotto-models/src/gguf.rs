@@ -154,17 +154,25 @@ impl<R: Read> HeaderReader<R> {
 }
 
 /// Rewrites every Q5_0 tensor of the GGUF file `input` as Q8_0 into `output` (see the
-/// module doc); everything else is copied unchanged. On an error no `output` is left
-/// behind; `output` may not be `input`.
+/// module doc); everything else is copied unchanged. On an error nothing is written to
+/// `output` (an existing file there stays as it was); `output` may not be `input`.
 pub fn widen_q5_0(input: &Path, output: &Path) -> Result<Widened, ModelError> {
     if std::fs::canonicalize(output)
         .is_ok_and(|o| std::fs::canonicalize(input).is_ok_and(|i| i == o))
     {
         return Err(fail(input, "the output is the input itself".into()));
     }
-    let result = widen_into(input, output);
+    // Written beside `output` and renamed into place whole: an error leaves no file, and
+    // never removes one that was there before.
+    let mut part = output.as_os_str().to_owned();
+    part.push(".widening");
+    let part = std::path::PathBuf::from(part);
+    let result = widen_into(input, &part).and_then(|done| {
+        std::fs::rename(&part, output).map_err(|e| ModelError::io("renaming", &part, e))?;
+        Ok(done)
+    });
     if result.is_err() {
-        let _ = std::fs::remove_file(output);
+        let _ = std::fs::remove_file(&part);
     }
     result
 }

@@ -93,7 +93,8 @@ pub struct FileSpec {
     /// Exact size in bytes, when known in advance.
     #[serde(default)]
     pub size: Option<u64>,
-    /// Lowercase hex sha256, when known in advance (not for converted files).
+    /// Lowercase hex sha256, when known in advance (for a converted file: the bytes a
+    /// deterministic converter must make; otherwise the one recorded at conversion).
     #[serde(default)]
     pub sha256: Option<String>,
     /// The format, checked from the header before any engine opens the file.

@@ -399,4 +399,30 @@ async fn a_converted_gguf_is_built_once_and_an_earlier_install_is_its_input() {
         !again.path().join("tiny-llm/q.gguf").exists(),
         "the original is not kept twice"
     );
+
+    // A damaged earlier file: the input is downloaded, and the damaged copy does not stay.
+    let damaged = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(damaged.path().join("tiny-llm")).unwrap();
+    std::fs::write(damaged.path().join("tiny-llm/q.gguf"), &original[..1000]).unwrap();
+    let (f, _) = fetcher(damaged.path(), Manifest::parse(&toml).unwrap());
+    f.fetch("tiny-llm").await.unwrap();
+    assert_eq!(server.requests("/q.gguf").len(), 2);
+    assert!(!damaged.path().join("tiny-llm/q.gguf").exists());
+    let installed = f.store().require("tiny-llm").unwrap();
+    assert_eq!(std::fs::read(installed.main_file()).unwrap(), wide);
+
+    // A manifest that names the converted bytes: other bytes are refused and not kept.
+    let expected = toml.replace(
+        "name = \"q-wide.gguf\"\n",
+        &format!("name = \"q-wide.gguf\"\nsha256 = \"{}\"\n", "0".repeat(64)),
+    );
+    let strict = tempfile::tempdir().unwrap();
+    let (f, _) = fetcher(strict.path(), Manifest::parse(&expected).unwrap());
+    let err = f.fetch("tiny-llm").await.unwrap_err().to_string();
+    assert!(
+        err.contains("does not convert the way its manifest says"),
+        "{err}"
+    );
+    assert!(!strict.path().join("tiny-llm/q-wide.gguf").exists());
+    assert!(!strict.path().join("tiny-llm/q-wide.gguf.part").exists());
 }
