@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Event } from "./bindings/Event";
 import { timings } from "./fixtures";
 import { STATES } from "./bindings/states";
-import { answering, apply, initialSession, stateHint, stateLabel, type Session } from "./session";
+import { answererName, answering, apply, initialSession, stateHint, stateLabel, type Session } from "./session";
 
 const run = (events: Event[], from: Session = initialSession) => events.reduce(apply, from);
 
@@ -108,5 +108,12 @@ describe("session", () => {
       expect(stateLabel(state)).toBe(STATES[state].label);
       expect(stateHint[state]).not.toBe("");
     }
+  });
+
+  it("names who answered for a person", () => {
+    expect(answererName("local")).toBe("the local model");
+    expect(answererName("instant")).toBe("an instant answer");
+    expect(answererName("exact")).toBe("exact arithmetic");
+    expect(answererName("OpenAI")).toBe("OpenAI");
   });
 });

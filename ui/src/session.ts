@@ -120,9 +120,10 @@ export function stateLabel(state: AssistantState): string {
   return STATES[state].label;
 }
 
-/** Who answered, for a person: the provider's name, or what "local"/"instant" mean. */
+/** Who answered, for a person: the provider's name, or what "local"/"instant"/"exact" mean. */
 export function answererName(provider: string): string {
   if (provider === "local") return "the local model";
   if (provider === "instant") return "an instant answer";
+  if (provider === "exact") return "exact arithmetic";
   return provider;
 }

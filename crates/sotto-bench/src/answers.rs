@@ -10,6 +10,7 @@
 //! key from the keychain or the provider's environment variable.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sotto_core::answer_guard::AnswerGuard;
 use sotto_core::budget::CpuBudget;
 use sotto_core::TurnSettings;
+use sotto_llm::exact::Exact;
 use sotto_llm::http::{HttpConfig, OfflineSwitch};
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
@@ -64,6 +66,9 @@ struct Options {
     personas: Vec<String>,
     questions: Option<PathBuf>,
     temperature: Option<f32>,
+    /// Sums and conversions worked out exactly in front of the model, as the voice path
+    /// does (`--no-exact`: the model answers everything).
+    exact: bool,
     show: bool,
     json: Option<PathBuf>,
 }
@@ -78,6 +83,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
         personas: vec!["speech".into(), "plain".into()],
         questions: None,
         temperature: None,
+        exact: true,
         show: false,
         json: None,
     };
@@ -114,9 +120,11 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
             "--temperature" => o.temperature = Some(value()?.parse()?),
             "--json" => o.json = Some(PathBuf::from(value()?)),
             "--show" => o.show = true,
+            "--no-exact" => o.exact = false,
             other => anyhow::bail!(
                 "unknown option {other} (known: --models, --model-file, --personas, --persona, \
-                 --provider, --base-url, --model, --questions, --temperature, --show, --json)"
+                 --provider, --base-url, --model, --questions, --temperature, --no-exact, --show, \
+                 --json)"
             ),
         }
     }
@@ -146,6 +154,8 @@ struct Spoken {
     first_piece: Option<Duration>,
     /// Tokens per second while generating (`None` when too short to tell).
     rate: Option<f64>,
+    /// Worked out by [`sotto_llm::exact`], not generated.
+    exact: bool,
 }
 
 /// Answers `messages` the way the orchestrator does: the stream is cut into pieces, the
@@ -168,6 +178,7 @@ async fn speak(
     let mut first_token = None;
     let mut first_piece = None;
     let mut tokens = 0u32;
+    let mut exact = false;
     let mut answer = llm.chat(request, cancel.clone());
     while let Some(chunk) = answer.next().await {
         match chunk? {
@@ -185,6 +196,7 @@ async fn speak(
             }
             Chunk::FellBack { .. } => {}
             Chunk::Done(finish) => {
+                exact = finish.provider == sotto_llm::exact::PROVIDER;
                 if let Some(usage) = finish.usage {
                     tokens = usage.completion_tokens.max(tokens);
                 }
@@ -206,6 +218,7 @@ async fn speak(
         first_token,
         first_piece,
         rate: (tokens > 4 && generating > 0.0).then(|| f64::from(tokens - 1) / generating),
+        exact,
     })
 }
 
@@ -219,6 +232,8 @@ struct Graded {
     cut: Option<&'static str>,
     words: usize,
     first_token_ms: f64,
+    /// Worked out exactly, not generated (its times are not the model's).
+    exact: bool,
 }
 
 #[derive(Serialize)]
@@ -230,6 +245,8 @@ struct Row {
     right_share: f64,
     fit_share: f64,
     cut_share: f64,
+    /// Answered by [`sotto_llm::exact`]; the times are of the model's answers only.
+    exact_share: f64,
     words_p50: f64,
     spoken_s_max: f64,
     first_token_ms_p50: f64,
@@ -288,7 +305,10 @@ async fn measure(options: &Options, questions: &[Question]) -> anyhow::Result<()
             model: options.provider_model.as_deref(),
             http: HttpConfig::default(),
         };
-        let llm = providers::connect(setup, key, &OfflineSwitch::default(), None)?;
+        let llm = exact_in_front(
+            providers::connect(setup, key, &OfflineSwitch::default(), None)?,
+            options.exact,
+        );
         let name = format!(
             "{provider}: {}",
             options.provider_model.as_deref().unwrap_or(preset.model)
@@ -324,11 +344,12 @@ async fn measure(options: &Options, questions: &[Question]) -> anyhow::Result<()
         let mut config = LocalConfig::new(path)?;
         config.threads = Some(threads.llm);
         config.batch_threads = Some(threads.llm_batch);
-        let llm = LocalLlm::new(config);
-        llm.start().await?;
+        let local = Arc::new(LocalLlm::new(config));
+        local.start().await?;
+        let llm = exact_in_front(local, options.exact);
         for name in &options.personas {
             let settings = settings_for(name, options.temperature)?;
-            let row = ask_all(&llm, &settings, id, name, questions, options.show).await?;
+            let row = ask_all(llm.as_ref(), &settings, id, name, questions, options.show).await?;
             eprintln!(
                 "{id} / {name}: {:.0} % right, {:.0} % fit",
                 row.right_share * 100.0,
@@ -339,6 +360,15 @@ async fn measure(options: &Options, questions: &[Question]) -> anyhow::Result<()
     }
     print_table(&rows, threads.llm);
     write_json(options, &rows)
+}
+
+/// `model` with exact sums and conversions in front, as the voice path has it, when `exact`.
+fn exact_in_front(model: Arc<dyn Llm>, exact: bool) -> Arc<dyn Llm> {
+    if exact {
+        Arc::new(Exact::new(model))
+    } else {
+        model
+    }
 }
 
 /// The voice path's settings with persona `name` (and the temperature, when given).
@@ -389,9 +419,12 @@ async fn ask_all(
         }
         history.push(user(&q.ask));
         let spoken = speak(llm, settings, history, &q.ask).await?;
-        first.push(ms(spoken.first_token));
-        pieces.extend(spoken.first_piece.map(ms));
-        rates.extend(spoken.rate);
+        // The times describe the model: an answer worked out exactly took none of it.
+        if !spoken.exact {
+            first.push(ms(spoken.first_token));
+            pieces.extend(spoken.first_piece.map(ms));
+            rates.extend(spoken.rate);
+        }
         let graded = Graded {
             id: q.id.clone(),
             kind: q.kind.clone(),
@@ -400,12 +433,14 @@ async fn ask_all(
             cut: spoken.cut,
             words: grade::words(&spoken.text),
             first_token_ms: ms(spoken.first_token),
+            exact: spoken.exact,
             answer: spoken.text,
         };
         if show {
             eprintln!(
-                "[{}] {} {:?} {} -> {}",
+                "[{}]{} {} {:?} {} -> {}",
                 if graded.right { "right" } else { "WRONG" },
+                if graded.exact { "[exact]" } else { "" },
                 q.id,
                 graded.unfit,
                 graded.cut.unwrap_or(""),
@@ -435,6 +470,7 @@ async fn ask_all(
         right_share: share(&|a| a.right),
         fit_share: share(&|a| a.unfit.is_none()),
         cut_share: share(&|a| a.cut.is_some()),
+        exact_share: share(&|a| a.exact),
         words_p50: quantile(&words, 0.5),
         spoken_s_max: words.iter().copied().fold(0.0, f64::max) / grade::WORDS_PER_S,
         first_token_ms_p50: quantile(&first, 0.5),
@@ -461,21 +497,22 @@ fn ms(d: Duration) -> f64 {
 fn print_table(rows: &[Row], threads: usize) {
     println!("\n### Spoken answers: right and fit to be heard ({threads} generation threads)\n");
     println!(
-        "| model | persona | temp | right | voice-fit | stopped by the guard | words p50 | \
-         longest spoken | first token p50 | first token p95 | first piece p50 | first piece p95 | \
-         tokens/s p50 |"
+        "| model | persona | temp | right | voice-fit | stopped by the guard | answered exactly | \
+         words p50 | longest spoken | first token p50 | first token p95 | first piece p50 | \
+         first piece p95 | tokens/s p50 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {:.0} % | {:.0} % | {:.0} % | {:.0} | {:.0} s | {:.0} ms | {:.0} ms \
-             | {:.0} ms | {:.0} ms | {:.1} |",
+            "| {} | {} | {} | {:.0} % | {:.0} % | {:.0} % | {:.0} % | {:.0} | {:.0} s | {:.0} ms \
+             | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} |",
             r.model,
             short(&r.persona),
             r.temperature,
             r.right_share * 100.0,
             r.fit_share * 100.0,
             r.cut_share * 100.0,
+            r.exact_share * 100.0,
             r.words_p50,
             r.spoken_s_max,
             r.first_token_ms_p50,

@@ -168,13 +168,13 @@ async fn session(
 }
 
 /// Plays the programme through a session, pressing and releasing the key around each
-/// question in push-to-talk; returns the timings of every answered turn.
+/// question in push-to-talk; returns the timings of every answered turn, and who answered.
 async fn turns(
     session: &mut Session,
     mode: ListenMode,
     spans: &[(u64, u64)],
     worker_peak: &mut f64,
-) -> Vec<Timings> {
+) -> Vec<(Timings, Option<String>)> {
     let started = tokio::time::Instant::now();
     let mut keys: Vec<(u64, Command)> = Vec::new();
     if mode == ListenMode::PushToTalk {
@@ -197,8 +197,8 @@ async fn turns(
         };
         tokio::select! {
             event = session.events.recv() => match event {
-                Ok(Event::TurnFinished { outcome: TurnOutcome::Answered, timings: t, .. }) => {
-                    timings.push(t);
+                Ok(Event::TurnFinished { outcome: TurnOutcome::Answered, timings: t, provider, .. }) => {
+                    timings.push((t, provider));
                     // The worker lives as long as the session: sample it while it runs.
                     for pid in worker_pids() {
                         *worker_peak = worker_peak.max(peak_mib(&pid).unwrap_or(0.0));
@@ -361,12 +361,23 @@ async fn measure() -> anyhow::Result<()> {
     ] {
         let (audio, spans) = programme(&questions);
         let mut s = session(&store, mode, audio, None).await?;
-        let timings = turns(&mut s, mode, &spans, &mut worker_peak).await;
-        eprintln!("bench: {name}: {} answered turns", timings.len());
-        for (i, t) in timings.iter().enumerate() {
-            eprintln!("bench: {name} turn {}: {}", i + 1, timeline(t));
+        let answered = turns(&mut s, mode, &spans, &mut worker_peak).await;
+        eprintln!("bench: {name}: {} answered turns", answered.len());
+        for (i, (t, provider)) in answered.iter().enumerate() {
+            let by = provider.as_deref().unwrap_or("-");
+            eprintln!("bench: {name} turn {} ({by}): {}", i + 1, timeline(t));
         }
+        let timings: Vec<Timings> = answered.iter().map(|(t, _)| *t).collect();
         rows.push(row(name, &timings));
+        // Sums worked out exactly skip the model: its own figures without them.
+        let by_model: Vec<Timings> = answered
+            .iter()
+            .filter(|(_, p)| p.as_deref() != Some(sotto_llm::exact::PROVIDER))
+            .map(|(t, _)| *t)
+            .collect();
+        if by_model.len() < timings.len() {
+            rows.push(row(&format!("{name}, the model's answers only"), &by_model));
+        }
         // The question a person asks right after starting Sotto: every engine's first
         // run, which the medians above hide.
         if let Some(first) = timings.first() {
@@ -382,7 +393,11 @@ async fn measure() -> anyhow::Result<()> {
     let instant_questions = spoken(&store, &INSTANT_QUESTIONS)?;
     let (audio, spans) = programme(&instant_questions);
     let mut s = session(&store, ListenMode::PushToTalk, audio, intents).await?;
-    let instant = turns(&mut s, ListenMode::PushToTalk, &spans, &mut worker_peak).await;
+    let instant: Vec<Timings> = turns(&mut s, ListenMode::PushToTalk, &spans, &mut worker_peak)
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
     let instant_after_transcript: Vec<f64> = instant
         .iter()
         .filter(|t| t.first_token_ms.is_none())

@@ -11,6 +11,7 @@ use sotto_audio::{
     CaptureEvent, EchoCanceller, Endpointer, EndpointerConfig, ListenMode, Listener,
     ListenerConfig, Player, SmartTurn, VadKind,
 };
+use sotto_llm::exact::Exact;
 use sotto_llm::http::{HttpConfig, OfflineSwitch};
 use sotto_llm::keys::KeyStore;
 use sotto_llm::local::{LocalConfig, LocalLlm};
@@ -369,10 +370,12 @@ async fn assemble(
             Err(e) => tracing::warn!("echo cancellation is off: {e}"),
         }
     }
-    let llm = match &choice.cloud {
+    let model = match &choice.cloud {
         Some(cloud) => with_cloud(local, cloud).await?,
         None => local,
     };
+    // Sums and conversions are worked out, not left to the model to guess.
+    let llm: Arc<dyn Llm> = Arc::new(Exact::new(model));
     Ok((
         Engines {
             stt: Arc::new(stt),

@@ -6,6 +6,7 @@
 //!   providers over HTTP with SSE streaming, behind [`http::HttpClient`]'s timeouts,
 //!   retries and offline switch.
 //! - [`fallback::Fallback`]: one provider first, another when it fails or is slow.
+//! - [`exact::Exact`]: arithmetic and unit conversions worked out exactly, in front of a model.
 //! - [`providers`]: the providers known by id; [`keys`]: their API keys in the keychain.
 //!
 //! Every provider streams [`Chunk`]s through an [`Answer`] and stops when its
@@ -14,6 +15,7 @@
 pub mod anthropic;
 pub mod context;
 pub mod error;
+pub mod exact;
 pub mod fallback;
 pub mod gemini;
 pub mod http;
