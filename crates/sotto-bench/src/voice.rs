@@ -378,9 +378,9 @@ async fn measure() -> anyhow::Result<()> {
         if by_model.len() < timings.len() {
             rows.push(row(&format!("{name}, the model's answers only"), &by_model));
         }
-        // The question a person asks right after starting Sotto: every engine's first
+        // The first question the model answers after Sotto starts: every engine's first
         // run, which the medians above hide.
-        if let Some(first) = timings.first() {
+        if let Some(first) = by_model.first() {
             rows.push(row(&format!("{name}, first turn after start"), &[*first]));
         }
     }

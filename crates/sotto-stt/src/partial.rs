@@ -71,7 +71,15 @@ struct AfterPause {
     words: Vec<Word>,
     /// Where the pause was reported (samples): it is cut in the [`PAUSE_QUIET_MS`] before.
     mark: usize,
+    /// Decodes that may still disagree with it before the chance is given up.
+    tries: u8,
 }
+
+/// Decodes after speech resumed that may disagree with the pause's decode before its
+/// words are given up on: tiny.en's first decode after a pause now and then drops or
+/// mishears the words before it ("S not." for "And so my fellow Americans ask not"), and
+/// the next, over more audio, hears them again as the pause's decode did.
+const PAUSE_TRIES: u8 = 3;
 
 /// One utterance being transcribed as it grows.
 pub struct Utterance<'a> {
@@ -347,10 +355,11 @@ impl<'a> Utterance<'a> {
     /// on all its words, and hears more after them, settles those words with the cut in
     /// the pause: two decodes agree (LocalAgreement), and the cut falls in silence, so no
     /// word is lost or heard twice at it, whisper's word times aside. A decode that does
-    /// not hear past the pause yet waits for the next; one that disagrees ends the
-    /// chance. So a dictation's final decodes only what follows its last pause.
+    /// not hear past the pause yet waits for the next; after [`PAUSE_TRIES`] that
+    /// disagree, the chance is given up. So a dictation's final decodes only what follows
+    /// its last pause.
     fn settle_at_pause(&mut self, words: &mut Vec<Word>) {
-        let Some(pause) = self.after_pause.take() else {
+        let Some(mut pause) = self.after_pause.take() else {
             return;
         };
         let n = pause.words.len();
@@ -360,7 +369,12 @@ impl<'a> Utterance<'a> {
             .take_while(|(now, before)| norm(&now.text) == norm(&before.text))
             .count();
         if agreed < n.min(words.len()) {
-            return; // They disagree: no cut at this pause.
+            // They disagree: a later decode may still agree.
+            pause.tries = pause.tries.saturating_sub(1);
+            if pause.tries > 0 {
+                self.after_pause = Some(pause);
+            }
+            return;
         }
         if words.len() <= n {
             self.after_pause = Some(pause); // Nothing heard past the pause yet.
@@ -481,6 +495,7 @@ impl<'a> Utterance<'a> {
             self.after_pause = (!self.previous.is_empty()).then(|| AfterPause {
                 words: self.previous.clone(),
                 mark: at,
+                tries: PAUSE_TRIES,
             });
         }
         self.ready = None;

@@ -29,11 +29,17 @@ pub(crate) struct Reply {
 /// previous question left); `None` for anything else.
 pub(crate) fn reply(question: &str, before: Context) -> Option<Reply> {
     let words = normalise(question);
+    // A sum or a conversion is said in a few words; a long question is for the model.
+    if words.len() > MAX_WORDS {
+        return None;
+    }
     let start = skip_fillers(&words);
     let mut p = Parser {
         w: &words,
         i: start,
         before,
+        joined: words[..start].iter().any(|w| w == "and"),
+        led: false,
     };
     if let Some(reply) = p.units() {
         return Some(reply);
@@ -41,6 +47,12 @@ pub(crate) fn reply(question: &str, before: Context) -> Option<Reply> {
     p.i = start;
     p.arithmetic()
 }
+
+/// Questions longer than this are never taken.
+const MAX_WORDS: usize = 40;
+
+/// Results are said only below this size (larger ones are the model's to talk about).
+const MAX_VALUE: f64 = 1e15;
 
 /// Words said before a question that do not change it.
 fn skip_fillers(words: &[String]) -> usize {
@@ -88,6 +100,8 @@ fn starts_with(words: &[String], at: usize, phrase: &[&str]) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 enum Expr {
     Num(f64),
+    /// The previous answer, as "that" or "it" named it.
+    Prev(f64),
     Add(Box<Expr>, Box<Expr>),
     Sub(Box<Expr>, Box<Expr>),
     Mul(Box<Expr>, Box<Expr>),
@@ -112,7 +126,7 @@ impl Expr {
     fn value(&self) -> Result<f64, Undefined> {
         use Expr::*;
         Ok(match self {
-            Num(n) => *n,
+            Num(n) | Prev(n) => *n,
             Add(a, b) => a.value()? + b.value()?,
             Sub(a, b) => a.value()? - b.value()?,
             Mul(a, b) => a.value()? * b.value()?,
@@ -143,7 +157,7 @@ impl Expr {
     fn said(&self) -> String {
         use Expr::*;
         match self {
-            Num(n) => say(*n).0,
+            Num(n) | Prev(n) => say(*n).0,
             Add(a, b) => format!("{} plus {}", a.said(), b.said()),
             Sub(a, b) => format!("{} minus {}", a.said(), b.said()),
             Mul(a, b) => format!("{} times {}", a.said(), b.said()),
@@ -162,7 +176,7 @@ impl Expr {
 /// Makes an operation of two expressions (`Expr::Add`, ...).
 type Binary = fn(Box<Expr>, Box<Expr>) -> Expr;
 
-fn b(e: Expr) -> Box<Expr> {
+fn boxed(e: Expr) -> Box<Expr> {
     Box::new(e)
 }
 
@@ -186,7 +200,7 @@ impl Quantity {
 /// "1 mile", "3 hours", "about 8.05 kilometres".
 fn amount_of(amount: f64, unit: &Unit) -> String {
     let (number, approximate) = say(amount);
-    let name = if number == "1" {
+    let name = if number == "1" || number == "minus 1" {
         unit.singular
     } else {
         unit.plural
@@ -195,6 +209,7 @@ fn amount_of(amount: f64, unit: &Unit) -> String {
     format!("{about}{number} {name}")
 }
 
+/// `text` as a sentence: a capital first and a full stop.
 fn sentence(text: String) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -203,10 +218,19 @@ fn sentence(text: String) -> String {
     }
 }
 
+/// A recursive-descent reader of one question's words.
 struct Parser<'a> {
+    /// The question's words ([`normalise`]d).
     w: &'a [String],
+    /// The next word to read.
     i: usize,
+    /// What the previous question left.
     before: Context,
+    /// The question began with "and" ("And in a day?"): it goes on from the last one.
+    joined: bool,
+    /// "What is", "calculate", ... was read: an expression follows, not an instruction
+    /// about the previous answer ("What is minus 5" is not "the last answer minus 5").
+    led: bool,
 }
 
 impl Parser<'_> {
@@ -265,7 +289,11 @@ impl Parser<'_> {
             }
         }
         self.i = at;
+        let negative = self.eat("minus");
         let mut amount = self.number()?;
+        if negative {
+            amount = -amount;
+        }
         if self.eat_all(&["and", "a", "half"]) {
             amount += 0.5;
         }
@@ -333,8 +361,13 @@ impl Parser<'_> {
     /// After a conversion: "And in a day?" (the same unit asked of another quantity) or
     /// "And in seconds?" (the same quantity in another unit).
     fn units_follow_up(&mut self) -> Option<Reply> {
-        let _ = self.eat_all(&["what", "about"]) || self.eat_all(&["how", "about"]);
-        let _ = self.eat("in");
+        // Said as a follow-up ("And in a day?", "What about a week?"): a lone "One
+        // second." is someone pausing, not a question.
+        let about = self.eat_all(&["what", "about"]) || self.eat_all(&["how", "about"]);
+        let inside = self.eat("in");
+        if !(about || inside || self.joined) {
+            return None;
+        }
         let start = self.i;
         if let Some(target) = self.before.asked_in {
             if let Some(quantity) = self.quantity() {
@@ -355,7 +388,7 @@ impl Parser<'_> {
     // ------------------------------------------------------------ arithmetic
 
     fn arithmetic(&mut self) -> Option<Reply> {
-        let _ = self.eat_all(&["what", "is"])
+        self.led = self.eat_all(&["what", "is"])
             || self.eat_all(&["how", "much", "is"])
             || self.eat("calculate")
             || self.eat("compute")
@@ -371,11 +404,11 @@ impl Parser<'_> {
             }
         };
         // A number alone is not a sum ("What is 5?"); "what is that" is not one either.
-        if matches!(expr, Expr::Num(_)) {
+        if matches!(expr, Expr::Num(_) | Expr::Prev(_)) {
             return None;
         }
         Some(match expr.value() {
-            Ok(value) if value.is_finite() && value.abs() < 1e15 => {
+            Ok(value) if value.is_finite() && value.abs() < MAX_VALUE => {
                 let (number, approximate) = say(value);
                 let about = if approximate { "about " } else { "" };
                 Reply {
@@ -401,47 +434,56 @@ impl Parser<'_> {
     /// An instruction about a number: "Multiply that by 2", "Add 50 to that", "Divide it
     /// by 5", "Double it", "Times 3" (the previous answer when none is said).
     fn command(&mut self) -> Option<Expr> {
-        let previous = |p: &Self| p.before.value.map(Expr::Num);
+        let previous = |p: &Self| p.before.value.map(Expr::Prev);
+        // Both sides of "multiply A by B" are single terms: "multiply 2 plus 3 by 4" has
+        // no way to be said back unambiguously, so it is the model's.
         if self.eat("multiply") {
             let a = if self.w.get(self.i).is_some_and(|w| w == "by") {
                 previous(self)?
             } else {
-                self.expr()?
+                self.term()?
             };
             self.eat("by").then_some(())?;
-            return Some(Expr::Mul(b(a), b(self.expr()?)));
+            return Some(Expr::Mul(boxed(a), boxed(self.term()?)));
         }
         if self.eat("divide") {
             let a = if self.w.get(self.i).is_some_and(|w| w == "by") {
                 previous(self)?
             } else {
-                self.expr()?
+                self.term()?
             };
             self.eat("by").then_some(())?;
-            return Some(Expr::Div(b(a), b(self.expr()?)));
+            return Some(Expr::Div(boxed(a), boxed(self.term()?)));
         }
         if self.eat("add") {
             let a = self.term()?;
             if self.eat("to") {
-                return Some(Expr::Add(b(self.expr()?), b(a)));
+                return Some(Expr::Add(boxed(self.expr()?), boxed(a)));
             }
             if self.eat("and") {
-                return Some(Expr::Add(b(a), b(self.expr()?)));
+                return Some(Expr::Add(boxed(a), boxed(self.expr()?)));
             }
-            return Some(Expr::Add(b(previous(self)?), b(a)));
+            // "Add 5" adds to the previous answer; "add that" adds nothing said.
+            if matches!(a, Expr::Prev(_)) {
+                return None;
+            }
+            return Some(Expr::Add(boxed(previous(self)?), boxed(a)));
         }
         if self.eat("subtract") || self.eat_all(&["take", "away"]) {
             let a = self.term()?;
             if self.eat("from") {
-                return Some(Expr::Sub(b(self.expr()?), b(a)));
+                return Some(Expr::Sub(boxed(self.expr()?), boxed(a)));
             }
-            return Some(Expr::Sub(b(previous(self)?), b(a)));
+            if matches!(a, Expr::Prev(_)) {
+                return None;
+            }
+            return Some(Expr::Sub(boxed(previous(self)?), boxed(a)));
         }
         if self.eat("take") {
             let a = self.term()?;
             let _ = self.eat("away");
             self.eat("from").then_some(())?;
-            return Some(Expr::Sub(b(self.expr()?), b(a)));
+            return Some(Expr::Sub(boxed(self.expr()?), boxed(a)));
         }
         for (verb, make) in [
             ("double", Expr::Double as fn(Box<Expr>) -> Expr),
@@ -451,7 +493,7 @@ impl Parser<'_> {
             ("square", Expr::Square),
         ] {
             if self.w.get(self.i + 1).is_some_and(|w| w == "root") {
-                break;
+                break; // "square root of": an expression, not an instruction.
             }
             if self.eat(verb) {
                 let _ = self.eat("of");
@@ -459,15 +501,19 @@ impl Parser<'_> {
                     Some(x) => x,
                     None => previous(self)?,
                 };
-                return Some(make(b(x)));
+                return Some(make(boxed(x)));
             }
         }
-        // An operator first: the previous answer is its left side ("Times 3").
+        // An operator first: the previous answer is its left side ("Times 3"); not
+        // after "what is" ("What is minus 5 ..." is a number of its own).
+        if self.led {
+            return None;
+        }
         let left = previous(self)?;
         let at = self.i;
         if let Some(op) = self.multiplicative().or_else(|| self.additive()) {
             let right = self.term()?;
-            return Some(op(b(left), b(right)));
+            return Some(op(boxed(left), boxed(right)));
         }
         self.i = at;
         None
@@ -476,7 +522,7 @@ impl Parser<'_> {
     fn expr(&mut self) -> Option<Expr> {
         let mut left = self.term()?;
         while let Some(op) = self.additive() {
-            left = op(b(left), b(self.term()?));
+            left = op(boxed(left), boxed(self.term()?));
         }
         Some(left)
     }
@@ -504,7 +550,7 @@ impl Parser<'_> {
     fn term(&mut self) -> Option<Expr> {
         let mut left = self.factor()?;
         while let Some(op) = self.multiplicative() {
-            left = op(b(left), b(self.factor()?));
+            left = op(boxed(left), boxed(self.factor()?));
         }
         Some(left)
     }
@@ -512,10 +558,10 @@ impl Parser<'_> {
     fn factor(&mut self) -> Option<Expr> {
         let x = self.atom()?;
         if self.eat("squared") {
-            return Some(Expr::Square(b(x)));
+            return Some(Expr::Square(boxed(x)));
         }
         if self.eat("cubed") {
-            return Some(Expr::Cube(b(x)));
+            return Some(Expr::Cube(boxed(x)));
         }
         Some(x)
     }
@@ -523,21 +569,24 @@ impl Parser<'_> {
     fn atom(&mut self) -> Option<Expr> {
         if self.eat_all(&["the", "square", "root", "of"]) || self.eat_all(&["square", "root", "of"])
         {
-            return Some(Expr::Sqrt(b(self.factor()?)));
+            return Some(Expr::Sqrt(boxed(self.factor()?)));
         }
         if self.eat_all(&["half", "of"]) || self.eat("half") {
-            return Some(Expr::Half(b(self.factor()?)));
+            return Some(Expr::Half(boxed(self.factor()?)));
         }
         if self.eat("double") || self.eat("twice") {
-            return Some(Expr::Double(b(self.factor()?)));
+            return Some(Expr::Double(boxed(self.factor()?)));
         }
         if let Some(v) = self.pronoun() {
-            return Some(Expr::Num(v));
+            return Some(Expr::Prev(v));
         }
+        // "minus 5" at the start of a term is a negative number.
+        let negative = self.eat("minus");
         let n = self.number()?;
+        let n = if negative { -n } else { n };
         if self.eat("percent") {
             self.eat("of").then_some(())?;
-            return Some(Expr::Percent(b(Expr::Num(n)), b(self.factor()?)));
+            return Some(Expr::Percent(boxed(Expr::Num(n)), boxed(self.factor()?)));
         }
         Some(Expr::Num(n))
     }
@@ -549,8 +598,16 @@ fn answer_how_many(
     from: &'static Unit,
     target: &'static Unit,
 ) -> Option<Reply> {
-    convertible(from, target).then_some(())?;
+    convertible(from, target, quantity.amount).then_some(())?;
+    // "How many degrees Fahrenheit in a degree Celsius?" asks about a step of the scale,
+    // not a temperature: the model's to explain.
+    if from.scale.is_some() && quantity.article.is_some() {
+        return None;
+    }
     let result = convert(quantity.amount, from, target);
+    if !result.is_finite() || result.abs() >= MAX_VALUE {
+        return None;
+    }
     Some(Reply {
         text: sentence(format!(
             "{} is {}",

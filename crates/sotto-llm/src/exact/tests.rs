@@ -47,6 +47,8 @@ fn numbers_in_digits_and_words() {
         ("five thousand two hundred and eighty", 5280.0),
         ("2 million", 2_000_000.0),
         ("one thousand four hundred forty", 1440.0),
+        ("one hundred twenty five", 125.0),
+        ("three thousand two hundred and fifty six", 3256.0),
     ] {
         assert_eq!(number_of(text), Some(value), "{text}");
     }
@@ -65,6 +67,12 @@ fn numbers_said_back() {
     assert_eq!(say(12.5), ("12.5".into(), false));
     assert_eq!(say(10.0 / 3.0), ("3.33".into(), true));
     assert_eq!(say(-5.0), ("minus 5".into(), false));
+    // Small numbers keep three significant digits instead of rounding to zero.
+    assert_eq!(say(0.001), ("0.001".into(), false));
+    assert_eq!(say(1.0 / 1609.344), ("0.000621".into(), true));
+    // A decimal that rounds up carries into the whole number.
+    assert_eq!(say(2.999_999), ("3".into(), true));
+    assert_eq!(say(0.1 + 0.2), ("0.3".into(), false));
 }
 
 #[test]
@@ -89,6 +97,10 @@ fn arithmetic_is_worked_out() {
         ("Can you tell me what is 6 x 7?", "6 times 7 is 42."),
         ("What is 5 divided by 0?", "Dividing by zero has no answer."),
         ("How much is 2,500 plus 500?", "2500 plus 500 is 3000."),
+        ("What is 1 divided by 1000?", "1 divided by 1000 is 0.001."),
+        ("What is 0.001 times 5000?", "0.001 times 5000 is 5."),
+        ("Multiply 6 by 7.", "6 times 7 is 42."),
+        ("Subtract 3 from 10.", "10 minus 3 is 7."),
     ] {
         assert_eq!(ask(question).as_deref(), Some(said), "{question}");
     }
@@ -142,6 +154,23 @@ fn conversions_are_worked_out() {
         (
             "How many meters are in 1.5 kilometers?",
             "1.5 kilometres is 1500 metres.",
+        ),
+        ("How many days are in a year?", "A year is 365 days."),
+        (
+            "How many weeks are in a year?",
+            "A year is about 52.14 weeks.",
+        ),
+        (
+            "How many months are in a decade?",
+            "A decade is 120 months.",
+        ),
+        (
+            "What is 300 kelvin in Celsius?",
+            "300 kelvin is 26.85 degrees Celsius.",
+        ),
+        (
+            "What is minus 1 degrees Celsius in Fahrenheit?",
+            "Minus 1 degree Celsius is 30.2 degrees Fahrenheit.",
         ),
     ] {
         assert_eq!(ask(question).as_deref(), Some(said), "{question}");
@@ -200,6 +229,21 @@ fn follow_ups_use_the_previous_question() {
 #[test]
 fn anything_else_is_for_the_model() {
     for question in [
+        // Dates, ranges and phone numbers are not sums.
+        "What is 9/11?",
+        "What is 24/7?",
+        "What is 5-10% of 200?",
+        "What is 555-1234?",
+        // Said back, it would need brackets.
+        "Multiply 2 plus 3 by 4.",
+        "Divide 10 by 2 plus 3.",
+        // A step of a scale is not a temperature.
+        "How many degrees Fahrenheit are in a degree Celsius?",
+        // Counts the calendar changes.
+        "How many leap years are in a century?",
+        "How many days are in a century?",
+        "How many days are in 4 years?",
+        "How many years is 1000 days?",
         "What is the capital of France?",
         "How many people live there?",
         "Tell me a joke.",
@@ -219,6 +263,27 @@ fn anything_else_is_for_the_model() {
     ] {
         assert_eq!(ask(question), None, "{question}");
     }
+    // After a sum: a negative number after "what is" is not the last answer minus it,
+    // "add that" adds nothing said, and a lone quantity is someone hesitating.
+    assert_eq!(
+        after(&["What is 2 plus 2?"], "What is minus 5 times 3?").as_deref(),
+        Some("Minus 5 times 3 is minus 15.")
+    );
+    assert_eq!(after(&["What is 12 times 12?"], "Add that."), None);
+    assert_eq!(after(&["What is 12 times 12?"], "Subtract it."), None);
+    assert_eq!(
+        after(&["How many minutes are in an hour?"], "One second."),
+        None
+    );
+    assert_eq!(
+        after(&["How many minutes are in an hour?"], "What about a day?").as_deref(),
+        Some("A day is 1440 minutes.")
+    );
+    // Huge numbers are the model's to talk about.
+    let huge = format!("What is {} times 2?", "9".repeat(400));
+    assert_eq!(ask(&huge), None);
+    let huge = format!("How many seconds are in {} centuries?", "9".repeat(30));
+    assert_eq!(ask(&huge), None);
     // "That" means nothing after a question the model answered.
     assert_eq!(
         after(&["What is the capital of Japan?"], "Double it."),

@@ -11,6 +11,31 @@ pub(crate) enum Dimension {
     Temperature,
 }
 
+/// A temperature scale: temperatures convert by formula, not by size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scale {
+    Celsius,
+    Fahrenheit,
+    Kelvin,
+}
+
+/// How a unit of time counts. Fixed lengths convert freely; a year is 365 days only when
+/// one year (or less) is meant (four years hold a leap day), and months, decades and
+/// centuries count exactly only in years and months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// Seconds to fortnights, and every unit that is not time.
+    Fixed,
+    /// 365 days, or 12 months.
+    Year,
+    /// 366 days.
+    LeapYear,
+    /// A decade or a century: so many years.
+    Years,
+    /// A twelfth of a year.
+    Month,
+}
+
 /// One unit.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Unit {
@@ -20,11 +45,16 @@ pub(crate) struct Unit {
     pub plural: &'static str,
     /// What it measures.
     pub dimension: Dimension,
-    /// Its size in the dimension's base unit (second, metre, gram, litre); temperatures
-    /// convert by formula instead.
+    /// Its size in the dimension's base unit (second, metre, gram, litre); unused for
+    /// temperatures.
     pub size: f64,
-    /// Other words for it (abbreviations, American spellings), each one word or two.
+    /// Other words for it (abbreviations, American spellings), each one word or two,
+    /// in lower case.
     pub aliases: &'static [&'static str],
+    /// The scale, for a temperature.
+    pub scale: Option<Scale>,
+    /// How it counts, for time.
+    pub span: Span,
 }
 
 const DAY: f64 = 86_400.0;
@@ -43,13 +73,33 @@ const fn unit(
         dimension,
         size,
         aliases,
+        scale: None,
+        span: Span::Fixed,
+    }
+}
+
+const fn calendar(singular: &'static str, plural: &'static str, size: f64, span: Span) -> Unit {
+    Unit {
+        span,
+        ..unit(singular, plural, Time, size, &[])
+    }
+}
+
+const fn temperature(
+    singular: &'static str,
+    plural: &'static str,
+    scale: Scale,
+    aliases: &'static [&'static str],
+) -> Unit {
+    Unit {
+        scale: Some(scale),
+        ..unit(singular, plural, Temperature, 0.0, aliases)
     }
 }
 
 use Dimension::{Length, Mass, Temperature, Time, Volume};
 
-/// Every unit Sotto converts. Months are a twelfth of a year: they convert only to and
-/// from years ([`convertible`]), where the count is exact.
+/// Every unit Sotto converts.
 pub(crate) static UNITS: &[Unit] = &[
     unit("second", "seconds", Time, 1.0, &["sec", "secs"]),
     unit("minute", "minutes", Time, 60.0, &["min", "mins"]),
@@ -57,11 +107,11 @@ pub(crate) static UNITS: &[Unit] = &[
     unit("day", "days", Time, DAY, &[]),
     unit("week", "weeks", Time, 7.0 * DAY, &[]),
     unit("fortnight", "fortnights", Time, 14.0 * DAY, &[]),
-    unit("month", "months", Time, YEAR / 12.0, &[]),
-    unit("year", "years", Time, YEAR, &[]),
-    unit("leap year", "leap years", Time, 366.0 * DAY, &[]),
-    unit("decade", "decades", Time, 10.0 * YEAR, &[]),
-    unit("century", "centuries", Time, 100.0 * YEAR, &[]),
+    calendar("month", "months", YEAR / 12.0, Span::Month),
+    calendar("year", "years", YEAR, Span::Year),
+    calendar("leap year", "leap years", 366.0 * DAY, Span::LeapYear),
+    calendar("decade", "decades", 10.0 * YEAR, Span::Years),
+    calendar("century", "centuries", 100.0 * YEAR, Span::Years),
     unit(
         "millimetre",
         "millimetres",
@@ -122,21 +172,19 @@ pub(crate) static UNITS: &[Unit] = &[
         &["centiliter", "centiliters", "cl"],
     ),
     unit("litre", "litres", Volume, 1.0, &["liter", "liters"]),
-    unit(
+    temperature(
         "degree Celsius",
         "degrees Celsius",
-        Temperature,
-        0.0,
+        Scale::Celsius,
         &["celsius", "centigrade", "c"],
     ),
-    unit(
+    temperature(
         "degree Fahrenheit",
         "degrees Fahrenheit",
-        Temperature,
-        0.0,
+        Scale::Fahrenheit,
         &["fahrenheit", "f"],
     ),
-    unit("kelvin", "kelvin", Temperature, 0.0, &["kelvins", "k"]),
+    temperature("kelvin", "kelvin", Scale::Kelvin, &["kelvins", "k"]),
 ];
 
 /// The unit named at `words[at..]` (one word or two; "degrees" before a temperature is
@@ -149,23 +197,18 @@ pub(crate) fn unit_at(words: &[String], at: usize) -> Option<(&'static Unit, usi
         (Some(a), Some(b)) => Some(format!("{a} {b}")),
         _ => None,
     };
-    let names = |u: &'static Unit| {
-        [u.singular, u.plural]
-            .into_iter()
-            .chain(u.aliases.iter().copied())
-            .map(str::to_lowercase)
-            .collect::<Vec<_>>()
+    let named = |u: &Unit, name: &str| {
+        u.singular.eq_ignore_ascii_case(name)
+            || u.plural.eq_ignore_ascii_case(name)
+            || u.aliases.contains(&name)
     };
     // Two words first: "leap year" is not "leap" then "year".
     for (name, len) in [(two, 2), (word(start).map(str::to_string), 1)] {
         let Some(name) = name else { continue };
-        if let Some(u) = UNITS.iter().find(|u| names(u).contains(&name)) {
+        if let Some(u) = UNITS.iter().find(|u| named(u, &name)) {
             // One-letter names only for temperatures after "degrees" ("100 degrees f"):
             // a lone "c" or "g" is too easily something else.
-            if u.dimension != Temperature && name.len() == 1 {
-                continue;
-            }
-            if u.dimension == Temperature && name.len() == 1 && !degrees {
+            if name.len() == 1 && (u.scale.is_none() || !degrees) {
                 continue;
             }
             return Some((u, start + len));
@@ -175,28 +218,36 @@ pub(crate) fn unit_at(words: &[String], at: usize) -> Option<(&'static Unit, usi
     None
 }
 
-/// Whether a quantity of `from` can be said in `to`: the same dimension, and a month only
-/// with a month or a year (a month has no fixed number of days).
-pub(crate) fn convertible(from: &Unit, to: &Unit) -> bool {
-    let month = |u: &Unit| u.singular == "month";
-    let year = |u: &Unit| u.singular == "year";
-    from.dimension == to.dimension
-        && (!(month(from) || month(to)) || ((month(from) || year(from)) && (month(to) || year(to))))
+/// Whether `amount` of `from` can be said exactly in `to`: the same dimension, and for
+/// time a count that does not depend on the calendar ([`Span`]).
+pub(crate) fn convertible(from: &Unit, to: &Unit, amount: f64) -> bool {
+    if from.dimension != to.dimension {
+        return false;
+    }
+    use Span::{Fixed, LeapYear, Month, Year, Years};
+    match (from.span, to.span) {
+        (Fixed, Fixed) | (LeapYear, LeapYear) => true,
+        (Year | Years | Month, Year | Years | Month) => true,
+        // A year in days: one at most (more hold leap days).
+        (Year | LeapYear, Fixed) => amount <= 1.0,
+        (Fixed, Year | LeapYear) => convert(amount, from, to) <= 1.0,
+        _ => false,
+    }
 }
 
 /// `amount` of `from` in `to` (which [`convertible`] allows).
 pub(crate) fn convert(amount: f64, from: &Unit, to: &Unit) -> f64 {
-    if from.dimension != Temperature {
+    let (Some(from_scale), Some(to_scale)) = (from.scale, to.scale) else {
         return amount * from.size / to.size;
-    }
-    let kelvin = match from.singular {
-        "degree Celsius" => amount + 273.15,
-        "degree Fahrenheit" => (amount - 32.0) * 5.0 / 9.0 + 273.15,
-        _ => amount,
     };
-    match to.singular {
-        "degree Celsius" => kelvin - 273.15,
-        "degree Fahrenheit" => (kelvin - 273.15) * 9.0 / 5.0 + 32.0,
-        _ => kelvin,
+    let kelvin = match from_scale {
+        Scale::Celsius => amount + 273.15,
+        Scale::Fahrenheit => (amount - 32.0) * 5.0 / 9.0 + 273.15,
+        Scale::Kelvin => amount,
+    };
+    match to_scale {
+        Scale::Celsius => kelvin - 273.15,
+        Scale::Fahrenheit => (kelvin - 273.15) * 9.0 / 5.0 + 32.0,
+        Scale::Kelvin => kelvin,
     }
 }

@@ -2,9 +2,11 @@
 //! digits kept whole; numbers read from digits or words; numbers written back the way
 //! an answer says them.
 
-/// The question's words: lower case, punctuation gone, `%`, `+`, `×`, `÷` and a minus
-/// between numbers said as words, thousands separators dropped ("3,600" is "3600"),
-/// hyphens between words split ("twenty-five" is "twenty five").
+/// The question's words: lower case, punctuation gone, `%`, `+`, `×`, `÷` and a spaced
+/// minus said as words, thousands separators dropped ("3,600" is "3600"), hyphens between
+/// words split ("twenty-five" is "twenty five"). A dash or slash between two digits
+/// ("9/11", "5-10", "555-1234") is a date, a range or a number of some other kind, not a
+/// sum: it becomes a word no question is made of.
 pub(crate) fn normalise(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len() + 8);
@@ -19,6 +21,7 @@ pub(crate) fn normalise(text: &str) -> Vec<String> {
             '%' => out.push_str(" percent "),
             '+' => out.push_str(" plus "),
             '×' | '*' => out.push_str(" times "),
+            '-' | '/' | '–' if digit(before) && digit(after) => out.push_str(" \u{fffd} "),
             '÷' | '/' => out.push_str(" divided by "),
             '=' => out.push(' '),
             '-' | '−' | '–' => {
@@ -60,6 +63,7 @@ fn digits(word: &str) -> Option<f64> {
     }
 }
 
+/// "zero" to "nineteen" and the tens ("twenty" to "ninety").
 fn small(word: &str) -> Option<f64> {
     const ONES: [&str; 20] = [
         "zero",
@@ -94,6 +98,7 @@ fn small(word: &str) -> Option<f64> {
         .map(|n| (n as f64 + 2.0) * 10.0)
 }
 
+/// "hundred", "thousand", "million", "billion".
 fn scale(word: &str) -> Option<f64> {
     match word {
         "hundred" => Some(100.0),
@@ -127,10 +132,10 @@ pub(crate) fn number(words: &[String], at: usize) -> Option<(f64, usize)> {
         } else if let Some(n) = small(w) {
             current = match current {
                 None => Some(n),
-                // "twenty five"
-                Some(c) if (20.0..100.0).contains(&c) && c % 10.0 == 0.0 && n < 10.0 => Some(c + n),
-                // "hundred and five", "two hundred twelve"
+                // "hundred and five", "two hundred twelve", "twenty five", "one hundred
+                // twenty five"
                 Some(c) if c >= 100.0 && c % 100.0 == 0.0 => Some(c + n),
+                Some(c) if c % 100.0 >= 20.0 && c % 10.0 == 0.0 && n < 10.0 => Some(c + n),
                 Some(_) => break,
             };
         } else if let Some(s) = scale(w) {
@@ -154,28 +159,43 @@ pub(crate) fn number(words: &[String], at: usize) -> Option<(f64, usize)> {
     read.then(|| (total + current.unwrap_or(0.0), i))
 }
 
-/// `value` the way an answer says it: whole numbers as they are (thousands separated,
-/// "3,600"), others to two decimals at most ("0.75", "12.5"). The flag is true when the
-/// value was rounded to be said.
+/// `value` the way an answer says it: whole numbers as they are (thousands separated from
+/// five digits on, "86,400"), others to two decimals, or to three significant digits
+/// below one ("0.75", "12.5", "0.00062"). The flag is true when the value was rounded to
+/// be said.
 pub(crate) fn say(value: f64) -> (String, bool) {
-    let rounded = (value * 100.0).round() / 100.0;
-    let approximate = (rounded - value).abs() > 1e-9 * value.abs().max(1.0);
-    let negative = rounded < 0.0;
-    let magnitude = rounded.abs();
-    let whole = magnitude.trunc();
-    let mut text = group(whole);
-    let cents = ((magnitude - whole) * 100.0).round() as u64;
-    if cents > 0 {
-        let decimals = format!("{cents:02}");
-        text.push('.');
-        text.push_str(decimals.trim_end_matches('0'));
+    let magnitude = value.abs();
+    // Decimals kept: two, or enough for three significant digits of a small number.
+    let decimals = if magnitude > 0.0 && magnitude < 1.0 {
+        let zeros = (-magnitude.log10()).floor() as i32;
+        (zeros + 3).clamp(2, 12)
+    } else {
+        2
+    };
+    let scale = 10f64.powi(decimals);
+    let rounded = (magnitude * scale).round() / scale;
+    let approximate = (rounded - magnitude).abs() > 1e-9 * magnitude.max(1e-12);
+    // Whole part and decimals as integers: no float digit can round up into the next unit.
+    let mut whole = rounded.trunc();
+    let mut fraction = ((rounded - whole) * scale).round();
+    if fraction >= scale {
+        whole += 1.0;
+        fraction = 0.0;
     }
-    if negative && text != "0" {
+    let mut text = group(whole);
+    if fraction > 0.0 {
+        let digits = format!("{:0width$.0}", fraction, width = decimals as usize);
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    if value < 0.0 && text != "0" {
         text.insert_str(0, "minus ");
     }
     (text, approximate)
 }
 
+/// A whole number's digits, in groups of three from five digits on ("86,400"; "3600"
+/// stays as it is, so that a voice does not read a four-digit number as a year).
 fn group(whole: f64) -> String {
     let digits = format!("{whole:.0}");
     if digits.len() < 5 {
