@@ -139,7 +139,10 @@ impl Fetcher {
         }
         let dir = self.store.dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| ModelError::io("creating", &dir, e))?;
-        ensure_space(&dir, space_needed(&model, todo.iter().map(|(f, _)| *f)))?;
+        ensure_space(
+            &dir,
+            space_needed(&model, todo.iter().map(|(f, _)| *f), &dir),
+        )?;
 
         let mut repaired = Vec::new();
         let mut used_downloads = BTreeSet::new();
@@ -254,6 +257,10 @@ impl Fetcher {
                     ),
                 });
             }
+            // On disk before it takes the model's name, as a download is.
+            std::fs::File::open(&part_for_task)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| ModelError::io("writing", &part_for_task, e))?;
             std::fs::rename(&part_for_task, &target_for_task)
                 .map_err(|e| ModelError::io("renaming", &part_for_task, e))?;
             Ok(sha)
@@ -443,9 +450,22 @@ fn append_piece(download: &Path, member: Option<&str>, part: &Path) -> Result<()
     Ok(())
 }
 
-/// Disk space a fetch of these files needs: the files, plus the archives they come from
-/// (which sit beside them until the model is complete).
-fn space_needed<'a>(model: &'a ModelSpec, files: impl Iterator<Item = &'a FileSpec>) -> u64 {
+/// Disk space a fetch of these files into `dir` needs: the files, plus the archives they
+/// come from (which sit beside them until the model is complete). An input already there
+/// at its size (an earlier install's file, or one kept from an interrupted fetch) is
+/// moved or reused, not downloaded: only its output is counted.
+fn space_needed<'a>(
+    model: &'a ModelSpec,
+    files: impl Iterator<Item = &'a FileSpec>,
+    dir: &Path,
+) -> u64 {
+    let present = |input: &FileSpec| {
+        input.size.is_some_and(|size| {
+            [dir.join(&input.name), dir.join(".inputs").join(&input.name)]
+                .iter()
+                .any(|path| path.metadata().is_ok_and(|m| m.len() == size))
+        })
+    };
     let first_source_size = |f: &FileSpec| -> u64 {
         let archives: u64 = f
             .sources
@@ -467,7 +487,8 @@ fn space_needed<'a>(model: &'a ModelSpec, files: impl Iterator<Item = &'a FileSp
                         Conversion::Ct2Whisper => size,
                         Conversion::GgufQ5AsQ8 => size / 22 * 34,
                     };
-                    first_source_size(i) + output
+                    let download = if present(i) { 0 } else { first_source_size(i) };
+                    download + output
                 })
                 .sum(),
             None => first_source_size(f),
@@ -509,5 +530,42 @@ pub fn model_size_text(model: &ModelSpec) -> String {
         format!("~{}", human_bytes(inputs))
     } else {
         human_bytes(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    #[test]
+    fn an_input_already_in_the_folder_is_not_counted_as_a_download() -> Result<(), ModelError> {
+        let manifest = Manifest::parse(
+            "[[model]]\nid = \"m\"\nkind = \"llm\"\ntitle = \"t\"\nlicense = \"MIT\"\n\
+             [[model.input]]\nname = \"q.gguf\"\nsize = 2200\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n\
+             [[model.input.source]]\nlabel = \"l\"\nparts = [{ url = \"http://127.0.0.1/q\", size = 2200 }]\n\
+             [[model.file]]\nname = \"w.gguf\"\nconvert = \"gguf-q5-as-q8\"\n",
+        )?;
+        let model = manifest.get("m")?;
+        let dir =
+            tempfile::tempdir().map_err(|e| ModelError::io("creating", Path::new("tmp"), e))?;
+        let output = 2200 / 22 * 34;
+        // Nothing there: the download, the input it becomes, and the output.
+        assert_eq!(
+            space_needed(model, model.files.iter(), dir.path()),
+            2200 + 2200 + output
+        );
+        // An earlier install's copy of the right size: only the output.
+        std::fs::write(dir.path().join("q.gguf"), vec![0u8; 2200])
+            .map_err(|e| ModelError::io("writing", dir.path(), e))?;
+        assert_eq!(space_needed(model, model.files.iter(), dir.path()), output);
+        // One of another size is not the input.
+        std::fs::write(dir.path().join("q.gguf"), vec![0u8; 100])
+            .map_err(|e| ModelError::io("writing", dir.path(), e))?;
+        assert_eq!(
+            space_needed(model, model.files.iter(), dir.path()),
+            2200 + 2200 + output
+        );
+        Ok(())
     }
 }
