@@ -2,6 +2,8 @@
 //! answers it. A question is taken only when every one of its words is understood;
 //! anything else is left to the language model.
 
+use chrono::{DateTime, FixedOffset};
+
 use super::units::{convert, convertible, unit_at, Unit};
 use super::words::{normalise, number, say};
 
@@ -25,15 +27,21 @@ pub(crate) struct Reply {
     pub context: Context,
 }
 
-/// The answer to `question` when it is arithmetic or a conversion (with `before`, what the
-/// previous question left); `None` for anything else.
-pub(crate) fn reply(question: &str, before: Context) -> Option<Reply> {
+/// The answer to `question` when it is arithmetic, a conversion (with `before`, what the
+/// previous question left) or the time or date (at `now`); `None` for anything else.
+pub(crate) fn reply(question: &str, before: Context, now: &DateTime<FixedOffset>) -> Option<Reply> {
     let words = normalise(question);
     // A sum or a conversion is said in a few words; a long question is for the model.
     if words.len() > MAX_WORDS {
         return None;
     }
     let start = skip_fillers(&words);
+    if let Some(text) = super::clock::reply(&words, start, now) {
+        return Some(Reply {
+            text,
+            context: Context::default(),
+        });
+    }
     let mut p = Parser {
         w: &words,
         i: start,

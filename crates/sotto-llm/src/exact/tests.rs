@@ -368,3 +368,67 @@ async fn sums_never_reach_the_model() {
     assert_eq!(model.0.load(Ordering::SeqCst), 1);
     assert_eq!(exact.name(), "counting");
 }
+
+fn at(rfc3339: &str, question: &str) -> Option<String> {
+    let now = chrono::DateTime::parse_from_rfc3339(rfc3339).expect("a time");
+    super::answer_at(&[Message::new(Role::User, question)], &now)
+}
+
+#[test]
+fn the_time_and_the_date_come_from_the_clock() {
+    let afternoon = "2026-12-08T15:27:00+01:00";
+    for (question, said) in [
+        ("What time is it?", "It's 3:27 in the afternoon."),
+        ("What's the time right now?", "It's 3:27 in the afternoon."),
+        (
+            "Hey Sotto, do you know what time it is?",
+            "It's 3:27 in the afternoon.",
+        ),
+        ("Tell me the time, please.", "It's 3:27 in the afternoon."),
+        ("What day is it today?", "Today is Tuesday."),
+        (
+            "What's today's date?",
+            "Today is Tuesday, the 8th of December 2026.",
+        ),
+        (
+            "What is the date?",
+            "Today is Tuesday, the 8th of December 2026.",
+        ),
+    ] {
+        assert_eq!(at(afternoon, question).as_deref(), Some(said), "{question}");
+    }
+    // The clock's own time zone, as read: 15:27 at +01:00 is said as 3:27.
+    assert_eq!(
+        at("2026-12-08T09:00:00-05:00", "What time is it?").as_deref(),
+        Some("It's 9 o'clock in the morning.")
+    );
+    assert_eq!(
+        at("2026-12-08T12:00:00Z", "What time is it?").as_deref(),
+        Some("It's noon.")
+    );
+    assert_eq!(
+        at("2026-12-08T00:05:00Z", "What time is it?").as_deref(),
+        Some("It's 12:05 at night.")
+    );
+    assert_eq!(
+        at("2026-01-01T20:15:00Z", "What's the date today?").as_deref(),
+        Some("Today is Thursday, the 1st of January 2026.")
+    );
+    assert_eq!(
+        at("2026-03-22T20:15:00Z", "What's the date?").as_deref(),
+        Some("Today is Sunday, the 22nd of March 2026.")
+    );
+    assert_eq!(
+        at("2026-03-11T20:15:00Z", "What's the date?").as_deref(),
+        Some("Today is Wednesday, the 11th of March 2026.")
+    );
+    // Another place's time, or a date of something, is not this clock's to say.
+    for question in [
+        "What time is it in Tokyo?",
+        "What is the date of Easter?",
+        "What time does the shop close?",
+        "Is it time to go?",
+    ] {
+        assert_eq!(at(afternoon, question), None, "{question}");
+    }
+}
