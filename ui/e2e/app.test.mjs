@@ -216,3 +216,19 @@ test("the local API, switched on in Settings, drives the assistant the window sh
   await app.waitForText("#local-api-status", (t) => t.startsWith("Off"), 30_000);
   await assert.rejects(fetch(`${newUrl}/v1/models`));
 });
+
+test("a typed sum is worked out, not guessed, and a follow-up goes on from it", async () => {
+  await app.waitForText("#state-label", (t) => t === "IDLE", 30_000);
+  await app.type("#ask-text", "What is 7 times 8?\uE007");
+  const answer = await app.waitForText(".turn:last-child .answer", (t) => t === "7 times 8 is 56.", 30_000);
+  assert.equal(answer, "7 times 8 is 56.");
+  const source = await app.waitForText(".turn:last-child .turn-source", (t) => t.startsWith("Answered by"), 30_000);
+  assert.equal(source, "Answered by Sotto's own calculator and clock");
+  await app.waitForText("#state-label", (t) => t === "IDLE", 30_000);
+
+  await app.type("#ask-text", "Now divide it by 4.\uE007");
+  const next = await app.waitForText(".turn:last-child .answer", (t) => t.includes("divided by"), 30_000);
+  assert.equal(next, "56 divided by 4 is 14.");
+  await app.waitForText("#state-label", (t) => t === "IDLE", 30_000);
+  await shot("exact.png");
+});

@@ -113,7 +113,7 @@ describe("session", () => {
   it("names who answered for a person", () => {
     expect(answererName("local")).toBe("the local model");
     expect(answererName("instant")).toBe("an instant answer");
-    expect(answererName("exact")).toBe("exact arithmetic");
+    expect(answererName("exact")).toBe("Sotto's own calculator and clock");
     expect(answererName("OpenAI")).toBe("OpenAI");
   });
 });

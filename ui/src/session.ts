@@ -124,6 +124,6 @@ export function stateLabel(state: AssistantState): string {
 export function answererName(provider: string): string {
   if (provider === "local") return "the local model";
   if (provider === "instant") return "an instant answer";
-  if (provider === "exact") return "exact arithmetic";
+  if (provider === "exact") return "Sotto's own calculator and clock";
   return provider;
 }
