@@ -207,14 +207,22 @@ impl Quantity {
 
 /// "1 mile", "3 hours", "about 8.05 kilometres".
 fn amount_of(amount: f64, unit: &Unit) -> String {
-    let (number, approximate) = say(amount);
-    let name = if number == "1" || number == "minus 1" {
+    let said = say(amount);
+    let name = if said.0 == "1" || said.0 == "minus 1" {
         unit.singular
     } else {
         unit.plural
     };
-    let about = if approximate { "about " } else { "" };
-    format!("{about}{number} {name}")
+    format!("{} {name}", with_about(said))
+}
+
+/// A number [`say`] made, with "about" when it was rounded: "12.5", "about 3.33".
+fn with_about((number, approximate): (String, bool)) -> String {
+    if approximate {
+        format!("about {number}")
+    } else {
+        number
+    }
 }
 
 /// `text` as a sentence: a capital first and a full stop.
@@ -267,6 +275,13 @@ impl Parser<'_> {
         Some(n)
     }
 
+    /// A number, negative after "minus" ("minus 5" where a number or quantity starts).
+    fn signed_number(&mut self) -> Option<f64> {
+        let negative = self.eat("minus");
+        let n = self.number()?;
+        Some(if negative { -n } else { n })
+    }
+
     /// "that", "it": the previous answer's number, when there is one.
     fn pronoun(&mut self) -> Option<f64> {
         let value = self.before.value?;
@@ -282,14 +297,15 @@ impl Parser<'_> {
 
     fn quantity(&mut self) -> Option<Quantity> {
         let at = self.i;
+        // "a hundred" is a number, not an article.
+        let article_here = number(self.w, self.i).is_none();
         for (phrase, amount, article) in [
             (&["half", "an"][..], 0.5, "half an"),
             (&["half", "a"][..], 0.5, "half a"),
             (&["an"][..], 1.0, "an"),
             (&["a"][..], 1.0, "a"),
         ] {
-            // "a hundred" is a number, not an article.
-            if number(self.w, self.i).is_none() && self.eat_all(phrase) {
+            if article_here && self.eat_all(phrase) {
                 return Some(Quantity {
                     amount,
                     article: Some(article),
@@ -297,11 +313,7 @@ impl Parser<'_> {
             }
         }
         self.i = at;
-        let negative = self.eat("minus");
-        let mut amount = self.number()?;
-        if negative {
-            amount = -amount;
-        }
+        let mut amount = self.signed_number()?;
         if self.eat_all(&["and", "a", "half"]) {
             amount += 0.5;
         }
@@ -416,17 +428,13 @@ impl Parser<'_> {
             return None;
         }
         Some(match expr.value() {
-            Ok(value) if value.is_finite() && value.abs() < MAX_VALUE => {
-                let (number, approximate) = say(value);
-                let about = if approximate { "about " } else { "" };
-                Reply {
-                    text: sentence(format!("{} is {about}{number}", expr.said())),
-                    context: Context {
-                        value: Some(value),
-                        ..Context::default()
-                    },
-                }
-            }
+            Ok(value) if value.is_finite() && value.abs() < MAX_VALUE => Reply {
+                text: sentence(format!("{} is {}", expr.said(), with_about(say(value)))),
+                context: Context {
+                    value: Some(value),
+                    ..Context::default()
+                },
+            },
             Ok(_) => return None,
             Err(Undefined::DivideByZero) => Reply {
                 text: "Dividing by zero has no answer.".into(),
@@ -445,23 +453,16 @@ impl Parser<'_> {
         let previous = |p: &Self| p.before.value.map(Expr::Prev);
         // Both sides of "multiply A by B" are single terms: "multiply 2 plus 3 by 4" has
         // no way to be said back unambiguously, so it is the model's.
-        if self.eat("multiply") {
-            let a = if self.w.get(self.i).is_some_and(|w| w == "by") {
-                previous(self)?
-            } else {
-                self.term()?
-            };
-            self.eat("by").then_some(())?;
-            return Some(Expr::Mul(boxed(a), boxed(self.term()?)));
-        }
-        if self.eat("divide") {
-            let a = if self.w.get(self.i).is_some_and(|w| w == "by") {
-                previous(self)?
-            } else {
-                self.term()?
-            };
-            self.eat("by").then_some(())?;
-            return Some(Expr::Div(boxed(a), boxed(self.term()?)));
+        for (verb, make) in [("multiply", Expr::Mul as Binary), ("divide", Expr::Div)] {
+            if self.eat(verb) {
+                let a = if self.w.get(self.i).is_some_and(|w| w == "by") {
+                    previous(self)?
+                } else {
+                    self.term()?
+                };
+                self.eat("by").then_some(())?;
+                return Some(make(boxed(a), boxed(self.term()?)));
+            }
         }
         if self.eat("add") {
             let a = self.term()?;
@@ -588,10 +589,7 @@ impl Parser<'_> {
         if let Some(v) = self.pronoun() {
             return Some(Expr::Prev(v));
         }
-        // "minus 5" at the start of a term is a negative number.
-        let negative = self.eat("minus");
-        let n = self.number()?;
-        let n = if negative { -n } else { n };
+        let n = self.signed_number()?;
         if self.eat("percent") {
             self.eat("of").then_some(())?;
             return Some(Expr::Percent(boxed(Expr::Num(n)), boxed(self.factor()?)));
